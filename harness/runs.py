@@ -1,0 +1,80 @@
+"""Runs: ranked results per query, TREC run files, and deterministic tie-breaking.
+
+Tie-breaking rule (documented and enforced everywhere a run is made or read): results are ordered
+by score descending, then by doc id ascending (string order); then each score that is not strictly
+below its predecessor is lowered to the next representable float below it. Scores are written with
+full float precision (``repr``), so every evaluation provider — pytrec_eval, which breaks ties by
+doc id descending, and ir_measures' msmarco provider, which breaks them ascending — sees one order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from harness.data.base import DataError
+
+Ranking = list[tuple[str, float]]
+Run = dict[str, Ranking]
+"""query id → [(doc id, score)] in rank order, scores strictly decreasing."""
+
+
+def rank(scores: Mapping[str, float] | Iterable[tuple[str, float]], depth: int | None = None) -> Ranking:
+    """Order scored docs by the tie-breaking rule, keep ``depth``, make scores strictly decreasing."""
+    items = list(scores.items() if isinstance(scores, Mapping) else scores)
+    for doc_id, score in items:
+        if not math.isfinite(score):
+            raise ValueError(f"score of {doc_id!r} is not finite: {score}")
+    items.sort(key=lambda item: (-item[1], item[0]))
+    ranking: Ranking = []
+    for doc_id, score in items[:depth]:
+        score = float(score)
+        if ranking and score >= ranking[-1][1]:
+            score = math.nextafter(ranking[-1][1], -math.inf)
+        ranking.append((doc_id, score))
+    return ranking
+
+
+def make_run(results: Mapping[str, Mapping[str, float] | Iterable[tuple[str, float]]], depth: int | None = None) -> Run:
+    """Apply `rank` to every query's results."""
+    return {qid: rank(scored, depth) for qid, scored in results.items()}
+
+
+def write_trec(run: Run, path: Path, tag: str) -> None:
+    """Write ``qid Q0 docid rank score tag`` lines atomically (queries in id order)."""
+    if not tag or any(c.isspace() for c in tag):
+        raise ValueError(f"run tag must be one non-empty word, got {tag!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
+        for qid in sorted(run):
+            for position, (doc_id, score) in enumerate(run[qid], 1):
+                f.write(f"{qid} Q0 {doc_id} {position} {score!r} {tag}\n")
+    os.replace(f.name, path)
+
+
+def read_trec(path: Path) -> Run:
+    """Read a TREC run file; malformed lines, duplicates and broken rank order name the line."""
+    run: Run = {}
+    seen: set[tuple[str, str]] = set()
+    if not Path(path).is_file():
+        raise DataError(f"{path}: run file not found")
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 6:
+                raise DataError(f"{path}:{lineno}: expected 'qid Q0 docid rank score tag', got {line.strip()!r}")
+            qid, _, doc_id, _, raw_score, _ = parts
+            try:
+                score = float(raw_score)
+            except ValueError:
+                raise DataError(f"{path}:{lineno}: score {raw_score!r} is not a number") from None
+            if (qid, doc_id) in seen:
+                raise DataError(f"{path}:{lineno}: doc {doc_id!r} appears twice for query {qid!r}")
+            seen.add((qid, doc_id))
+            run.setdefault(qid, []).append((doc_id, score))
+    return {qid: rank(ranking) for qid, ranking in run.items()}

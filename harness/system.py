@@ -1,0 +1,111 @@
+"""The System protocol (train / index / retrieve) and the registry of systems.
+
+A system family is a class with a pydantic ``Params`` model, registered under a name with
+`register_system`. Suites configure systems from YAML (``system: bm25``, ``params: {...}``); unknown
+or ill-typed params are errors. A system's identity is its name, every param (defaults filled in)
+and its code version, so any setting that changes output changes every downstream record id.
+Params named in ``retrieve_params`` change only retrieval, so indexes are shared across them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness import __version__
+from harness.data.base import Dataset, Query
+from harness.runs import Run
+
+
+class SystemConfigError(ValueError):
+    """A system name or params that the registry cannot build."""
+
+
+class Params(BaseModel):
+    """Base for system params: immutable, no unknown keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class System(ABC):
+    """One retrieval system. ``index`` writes into ``out``; ``retrieve`` reads what it wrote."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Params: ClassVar[type[Params]] = Params
+    retrieve_params: ClassVar[frozenset[str]] = frozenset()
+    trainable: ClassVar[bool] = False
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    @classmethod
+    def code_version(cls) -> str:
+        """Harness version plus a hash of the module implementing the system."""
+        source = inspect.getsource(inspect.getmodule(cls))
+        return f"{__version__}+{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+
+    def identity(self) -> dict[str, Any]:
+        return {"system": self.name, "params": self.params.model_dump(mode="json"), "code": self.code_version()}
+
+    def index_identity(self, dataset: Dataset) -> dict[str, Any]:
+        """What determines the index: everything but the retrieve-only params, plus the data."""
+        params = {k: v for k, v in self.params.model_dump(mode="json").items() if k not in self.retrieve_params}
+        return {"system": self.name, "params": params, "code": self.code_version(), "dataset": dataset.fingerprint,
+                **self.extra_index_identity(dataset)}
+
+    def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
+        """Settings outside params that shape the index (analyzers, checkpoint revisions)."""
+        return {}
+
+    def train(self, data: Dataset, out: Path) -> Path:
+        raise NotImplementedError(f"system {self.name!r} has no training recipe")
+
+    @abstractmethod
+    def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
+        """Build the index into ``out``; return facts about it (sizes, counts)."""
+
+    @abstractmethod
+    def retrieve(self, queries: list[Query], index: Path, k: int) -> Run:
+        """Top-``k`` results per query from the index in ``index``."""
+
+
+_SYSTEMS: dict[str, type[System]] = {}
+
+
+def register_system(name: str) -> Callable[[type[System]], type[System]]:
+    def register(cls: type[System]) -> type[System]:
+        if name in _SYSTEMS:
+            raise ValueError(f"system {name!r} registered twice")
+        cls.name = name
+        _SYSTEMS[name] = cls
+        return cls
+
+    return register
+
+
+def _load_families() -> None:
+    import systems  # noqa: F401  (importing the package registers every family)
+
+
+def registered_systems() -> dict[str, type[System]]:
+    _load_families()
+    return dict(sorted(_SYSTEMS.items()))
+
+
+def build_system(name: str, params: dict[str, Any] | None = None) -> System:
+    """Instantiate the registered system ``name`` with ``params`` validated against its model."""
+    systems = registered_systems()
+    if name not in systems:
+        raise SystemConfigError(f"unknown system {name!r}; registered: {', '.join(systems)}")
+    cls = systems[name]
+    try:
+        return cls(cls.Params(**(params or {})))
+    except ValidationError as e:
+        raise SystemConfigError(f"bad params for system {name!r}: {e}") from None

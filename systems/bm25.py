@@ -1,0 +1,106 @@
+"""BM25 through Pyserini (Lucene), one analyzer per language from the languages table.
+
+Text is analysed in the JVM with the Lucene analyzer the languages table names for each
+document's (and query's) own language, and the resulting terms are indexed with Anserini's
+``IndexCollection`` in pretokenized mode and searched with Pyserini's ``LuceneSearcher``. Terms,
+document lengths and therefore BM25 scores are those of a native ``-language`` index, and the same
+path serves the languages Anserini has no ``-language`` for (Greek, Romanian) and mixed-language
+collections.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from tqdm import tqdm
+
+from harness.data.base import Dataset, Query
+from harness.languages import lucene_analyzer
+from harness.runs import Run, make_run
+from harness.system import Params, System, register_system
+from systems.lucene import anserini_jar, jclass, start_jvm
+
+SHARD_DOCS = 100_000
+
+
+class BM25Params(Params):
+    k1: float = Field(0.9, gt=0, description="term-frequency saturation")
+    b: float = Field(0.4, ge=0, le=1, description="length normalisation")
+    threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, exclude=True,
+                         description="indexing and search threads (does not change results)")
+
+
+@cache
+def analyzer(class_name: str):
+    """A Lucene analyzer instance; Anserini's English one is built by its factory method."""
+    cls = jclass(class_name)
+    return cls.newDefaultInstance() if hasattr(cls, "newDefaultInstance") else cls()
+
+
+def analyze(text: str, lang: str) -> str:
+    """The terms Lucene's analyzer for ``lang`` makes of ``text``, space-joined."""
+    try:
+        terms = jclass("io.anserini.analysis.AnalyzerUtils").analyze(analyzer(lucene_analyzer(lang)), text)
+    except start_jvm().JavaException as e:
+        if "Thai segmentation" in str(e):
+            raise RuntimeError(
+                "this Java runtime cannot segment Thai: install Debian's libicu4j-java (setup.sh does) "
+                "or point JAVA_HOME at a full JDK >= 21"
+            ) from None
+        raise
+    return " ".join(terms)
+
+
+@register_system("bm25")
+class BM25(System):
+    description = "BM25 (Pyserini/Lucene), per-language analyzers"
+    Params = BM25Params
+    retrieve_params = frozenset({"k1", "b"})
+
+    def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
+        return {"analyzers": {lang: lucene_analyzer(lang) for lang in dataset.doc_languages},
+                "anserini": anserini_jar().name}
+
+    def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
+        start_jvm()
+        terms_dir = out / "terms"
+        terms_dir.mkdir(parents=True)
+        n_docs = 0
+        shard = None
+        for n_docs, doc in enumerate(tqdm(dataset.docs(), desc=f"analyse {dataset.dataset_id}", unit="doc",
+                                          mininterval=2), 1):
+            if (n_docs - 1) % SHARD_DOCS == 0:
+                if shard:
+                    shard.close()
+                shard = open(terms_dir / f"part-{(n_docs - 1) // SHARD_DOCS:05d}.jsonl", "w", encoding="utf-8")
+            shard.write(json.dumps({"id": doc.doc_id, "contents": analyze(doc.contents, doc.language)}) + "\n")
+        if shard:
+            shard.close()
+        if n_docs == 0:
+            raise ValueError(f"{dataset.dataset_id} has no documents")
+        args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+                "-input", str(terms_dir), "-index", str(out / "lucene"), "-threads", str(self.params.threads),
+                "-pretokenized", "-storeDocvectors", "-quiet"]
+        jclass("io.anserini.index.IndexCollection").main(args)
+        for part in terms_dir.iterdir():
+            part.unlink()
+        terms_dir.rmdir()
+        size = sum(p.stat().st_size for p in (out / "lucene").rglob("*") if p.is_file())
+        return {"documents": n_docs, "index_bytes": size}
+
+    def retrieve(self, queries: list[Query], index: Path, k: int) -> Run:
+        start_jvm()
+        from pyserini.search.lucene import LuceneSearcher
+
+        searcher = LuceneSearcher(str(index / "lucene"))
+        searcher.set_analyzer(jclass("org.apache.lucene.analysis.core.WhitespaceAnalyzer")())
+        searcher.set_bm25(self.params.k1, self.params.b)
+        texts = [analyze(q.text, q.language) for q in queries]
+        hits = searcher.batch_search(texts, [q.query_id for q in queries], k=k, threads=self.params.threads)
+        searcher.close()
+        return make_run({qid: [(h.docid, h.score) for h in result] for qid, result in hits.items()}, depth=k)
