@@ -11,8 +11,14 @@ def repo_root() -> Path:
 
 
 def results_dir() -> Path:
-    """Root of everything runs produce; ``$HARNESS_RESULTS`` overrides ``<repo>/results``."""
-    return Path(os.environ.get("HARNESS_RESULTS", repo_root() / "results"))
+    """Root of everything runs produce: ``results/`` under the working directory (where Snakemake
+    runs), or ``$HARNESS_RESULTS``."""
+    return Path(os.environ.get("HARNESS_RESULTS", "results"))
+
+
+def suite_dirs() -> list[Path]:
+    """Where suite YAML files are looked up: ``./suites`` first, then the repository's."""
+    return list(dict.fromkeys([Path("suites").resolve(), repo_root() / "suites"]))
 
 
 def cache_dir() -> Path:

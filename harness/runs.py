@@ -2,9 +2,12 @@
 
 Tie-breaking rule (documented and enforced everywhere a run is made or read): results are ordered
 by score descending, then by doc id ascending (string order); then each score that is not strictly
-below its predecessor is lowered to the next representable float below it. Scores are written with
-full float precision (``repr``), so every evaluation provider — pytrec_eval, which breaks ties by
-doc id descending, and ir_measures' msmarco provider, which breaks them ascending — sees one order.
+below its predecessor is lowered to the next 32-bit float below it. The comparison and the step are
+made in 32 bits because trec_eval (pytrec_eval) compares scores as 32-bit floats: a step that
+exists only in 64 bits would vanish there and the tie would come back. Other scores keep full
+precision. Scores are written with
+full precision (``repr``), so every evaluation provider — pytrec_eval, which breaks ties by doc id
+descending, and ir_measures' msmarco provider, which breaks them ascending — sees one order.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+import numpy as np
 
 from harness.data.base import DataError
 
@@ -30,10 +35,13 @@ def rank(scores: Mapping[str, float] | Iterable[tuple[str, float]], depth: int |
             raise ValueError(f"score of {doc_id!r} is not finite: {score}")
     items.sort(key=lambda item: (-item[1], item[0]))
     ranking: Ranking = []
+    previous = None
     for doc_id, score in items[:depth]:
-        score = float(score)
-        if ranking and score >= ranking[-1][1]:
-            score = math.nextafter(ranking[-1][1], -math.inf)
+        score, single = float(score), np.float32(score)
+        if previous is not None and single >= previous:
+            single = np.nextafter(previous, np.float32(-np.inf))
+            score = float(single)
+        previous = single
         ranking.append((doc_id, score))
     return ranking
 
@@ -73,6 +81,8 @@ def read_trec(path: Path) -> Run:
                 score = float(raw_score)
             except ValueError:
                 raise DataError(f"{path}:{lineno}: score {raw_score!r} is not a number") from None
+            if not math.isfinite(score):
+                raise DataError(f"{path}:{lineno}: score {raw_score!r} is not finite")
             if (qid, doc_id) in seen:
                 raise DataError(f"{path}:{lineno}: doc {doc_id!r} appears twice for query {qid!r}")
             seen.add((qid, doc_id))

@@ -98,7 +98,7 @@ class BeirFolder(Dataset):
     def _read_docs(self) -> Iterator[Located]:
         path = self._file("corpus.jsonl")
         for lineno, obj in read_jsonl(path):
-            doc = Doc(_field(path, lineno, obj, "_id"), str(obj.get("text", "")), self.lang, str(obj.get("title") or ""))
+            doc = Doc(_field(path, lineno, obj, "_id"), str(obj.get("text") or ""), self.lang, str(obj.get("title") or ""))
             yield Located(doc, f"{path}:{lineno}")
 
     def _read_queries(self) -> list[Query]:

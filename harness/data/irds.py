@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -56,9 +57,24 @@ class IrDataset(Dataset):
         if not getattr(self.handle, f"has_{what}")():
             raise DataError(f"{self.dataset_id}: ir_datasets {self.irds_id!r} provides no {what}")
 
+    @contextmanager
+    def _fetching(self) -> Iterator[None]:
+        """Turn ir_datasets' download failures into a `DataError` that says what to do."""
+        try:
+            yield
+        except OSError as e:  # requests' errors derive from OSError
+            raise DataError(
+                f"{self.dataset_id}: ir_datasets could not fetch a file for {self.irds_id!r} ({e}); with no network, "
+                f"stage the files under $IR_DATASETS_HOME (now {_irds().util.home_path()})"
+            ) from None
+
     def _read_docs(self) -> Iterator[Located]:
         self._require("docs")
         lang = self.doc_languages[0]
+        with self._fetching():
+            yield from self._iter_docs(lang)
+
+    def _iter_docs(self, lang: str) -> Iterator[Located]:
         for n, doc in enumerate(self.handle.docs_iter()):
             title = getattr(doc, "title", "") or ""
             text = doc.default_text()
@@ -69,13 +85,15 @@ class IrDataset(Dataset):
     def _read_queries(self) -> list[Query]:
         self._require("queries")
         lang = self.query_language
-        return [Query(q.query_id, q.default_text(), lang) for q in self.handle.queries_iter()]
+        with self._fetching():
+            return [Query(q.query_id, q.default_text(), lang) for q in self.handle.queries_iter()]
 
     def _read_qrels(self) -> Qrels:
         self._require("qrels")
         qrels: Qrels = {}
-        for qrel in self.handle.qrels_iter():
-            qrels.setdefault(qrel.query_id, {})[qrel.doc_id] = int(qrel.relevance)
+        with self._fetching():
+            for qrel in self.handle.qrels_iter():
+                qrels.setdefault(qrel.query_id, {})[qrel.doc_id] = int(qrel.relevance)
         return qrels
 
     def _content_identity(self):

@@ -53,7 +53,7 @@ _LATIN_EXTRA = {
     "de": "äöü", "fr": "éèàç", "es": "ñáé", "pt": "ãçé", "it": "àè", "tr": "çğış", "ro": "ăâș",
     "vi": "ăâđêôơư", "fi": "äö", "sv": "åäö", "da": "æøå", "no": "æøå", "hu": "áéöő", "nl": "ij",
 }
-_SENTENCE_END = {"Hans": "。", "Jpan": "。", "Deva": "।", "Thai": " "}
+_SENTENCE_END = {"Hans": "。", "Jpan": "。", "Deva": "।", "Thai": "ฯ"}
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,10 @@ class SyntheticCollection(Dataset):
 
     @cached_property
     def topic_keywords(self) -> np.ndarray:
-        """(n_topics, KEYWORDS_PER_TOPIC) word ids, drawn away from the most frequent words."""
-        return self._rng("keywords").integers(100, self.vocab_size, (self.n_topics, KEYWORDS_PER_TOPIC))
+        """(n_topics, KEYWORDS_PER_TOPIC) word ids from a pool about twice the number of topics, away
+        from the most frequent words, so each keyword is shared by a few topics (queries are ambiguous)."""
+        pool = min(self.vocab_size - 100, 2 * self.n_topics + KEYWORDS_PER_TOPIC)
+        return 100 + self._rng("keywords").integers(0, pool, (self.n_topics, KEYWORDS_PER_TOPIC))
 
     @cached_property
     def background(self) -> np.ndarray:
@@ -169,14 +171,14 @@ class SyntheticCollection(Dataset):
         end = _SENTENCE_END.get(script, ".")
         words = [self.vocab.word(int(w)) for w in word_ids]
         sentences = [joiner.join(words[i : i + 12]) for i in range(0, len(words), 12)]
-        return (end + " ").join(sentences) + end
+        return (end + joiner).join(sentences) + end
 
     def _block_docs(self, block: int) -> Iterator[Doc]:
         primary, secondary = self._block_topics(block)
         rng = self._rng("text", block)
         for offset, (p, s) in enumerate(zip(primary, secondary, strict=True)):
             length = int(rng.integers(30, 90))
-            kinds = rng.choice(3, size=length, p=[0.25, 0.1, 0.65])
+            kinds = rng.choice(3, size=length, p=[0.15, 0.1, 0.75])
             words = rng.choice(self.vocab_size, size=length, p=self.background)
             words[kinds == 0] = rng.choice(self.topic_keywords[p], size=int((kinds == 0).sum()))
             words[kinds == 1] = rng.choice(self.topic_keywords[s], size=int((kinds == 1).sum()))

@@ -41,15 +41,17 @@ def xquad_file(lang: str) -> Path:
     target = cache_dir() / "xquad" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     url = URL.format(lang=lang)
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, tempfile.NamedTemporaryFile(
-            dir=target.parent, delete=False
-        ) as tmp:
-            tmp.write(response.read())
-    except OSError as e:
-        raise DataError(
-            f"xquad:{lang}: {name} is in none of {[str(d) for d in candidate_dirs()]} and downloading {url} failed ({e})"
-        ) from None
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                tmp.write(response.read())
+        except OSError as e:
+            tmp.close()
+            os.unlink(tmp.name)
+            raise DataError(
+                f"xquad:{lang}: {name} is in none of {[str(d) for d in candidate_dirs()]} and downloading {url} "
+                f"failed ({e})"
+            ) from None
     os.replace(tmp.name, target)
     return target
 

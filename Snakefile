@@ -1,0 +1,100 @@
+"""Thin workflow: `snakemake --cores all suites/<name>` expands suites/<name>.yaml into harness steps.
+
+Every job is one `python -m harness <step>` call; the harness's content-addressed registry makes a
+rerun with identical inputs free, and Snakemake's params trigger reruns when a suite's settings
+change. Cluster execution uses Snakemake's own executor plugins (see README).
+"""
+
+import json
+import sys
+
+from harness.spec import load_suite
+from harness.paths import results_dir
+from harness.steps import suite_file
+
+PY = sys.executable
+R = str(results_dir())
+LABEL = "[A-Za-z0-9][A-Za-z0-9_.+-]*"
+
+wildcard_constraints:
+    suite=LABEL,
+    system=LABEL,
+    dataset=LABEL,
+    lang=LABEL,
+
+
+def unit(wc):
+    return load_suite(wc.suite).unit(wc.dataset, wc.lang)
+
+
+def step_config(*fields):
+    """A params function: the suite settings whose change must rerun the job."""
+
+    def config(wc):
+        suite = load_suite(wc.suite)
+        settings = {"system": suite.system(wc.system).model_dump(), "dataset": unit(wc).dataset_id,
+                    "depth": suite.depth, "measures": suite.measures}
+        return json.dumps({k: settings[k] for k in ("system", "dataset", *fields)}, sort_keys=True)
+
+    return config
+
+
+def all_evals(wc):
+    suite = load_suite(wc.suite)
+    return [str(suite_file(suite.name, "eval", s, u)) for s in suite.systems for u in suite.units()]
+
+
+STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.system} --dataset {wildcards.dataset} --lang {wildcards.lang}"
+
+
+rule suite:
+    input:
+        expand(R + "/{{suite}}/tables/effectiveness.{ext}", ext=["md", "csv", "tex"]),
+    output:
+        "suites/{suite}",
+    shell:
+        PY + " -m harness finish --suite {wildcards.suite} --out {output}"
+
+
+rule tables:
+    input:
+        all_evals,
+    output:
+        expand(R + "/{{suite}}/tables/effectiveness.{ext}", ext=["md", "csv", "tex"]),
+    params:
+        measures=lambda wc: load_suite(wc.suite).measures,
+    shell:
+        PY + " -m harness tables --suite {wildcards.suite}"
+
+
+rule evaluate:
+    input:
+        R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
+    output:
+        R + "/{suite}/eval/{system}/{dataset}/{lang}.tsv",
+    params:
+        config=step_config("measures"),
+    shell:
+        STEP.replace("STEP", "evaluate")
+
+
+rule retrieve:
+    input:
+        R + "/{suite}/index/{system}/{dataset}/{lang}.json",
+    output:
+        R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
+    params:
+        config=step_config("depth"),
+    shell:
+        STEP.replace("STEP", "retrieve")
+
+
+rule index:
+    output:
+        R + "/{suite}/index/{system}/{dataset}/{lang}.json",
+    params:
+        config=step_config(),
+    resources:
+        mem_mb=4000,
+    shell:
+        STEP.replace("STEP", "index")

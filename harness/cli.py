@@ -1,0 +1,98 @@
+"""The ``harness`` command: inspect systems, datasets and the registry; run one suite step."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness import registry, steps
+from harness.data import DataError, schemes
+from harness.languages import UnsupportedLanguage
+from harness.spec import SuiteError, load_suite
+from harness.system import SystemConfigError, registered_systems
+
+
+def cmd_systems(args: argparse.Namespace) -> None:
+    for name, cls in registered_systems().items():
+        defaults = {k: f.default for k, f in cls.Params.model_fields.items() if not f.exclude}
+        print(f"{name:<20} {cls.description}  params={json.dumps(defaults, default=str)}")
+
+
+def cmd_datasets(args: argparse.Namespace) -> None:
+    for scheme, help in schemes().items():
+        print(f"{scheme:<10} {help}")
+
+
+def cmd_registry_list(args: argparse.Namespace) -> None:
+    for record in registry.records():
+        if args.step and record.step != args.step:
+            continue
+        data = record.data
+        summary = data.get("means") or data.get("info") or {"queries": data.get("queries")}
+        dataset = (data.get("dataset") or {}).get("id", "")
+        print(f"{record.id}  {record.step:<9} {data['created']}  {dataset}  {json.dumps(summary, sort_keys=True)}")
+
+
+def cmd_registry_show(args: argparse.Namespace) -> None:
+    record = registry.find(args.id)
+    print(json.dumps({**record.data, "path": str(record.path)}, indent=2, sort_keys=True))
+
+
+def _unit_step(fn):
+    def run(args: argparse.Namespace) -> None:
+        suite = load_suite(args.suite)
+        record = fn(suite, args.system, suite.unit(args.dataset, args.lang))
+        print(f"{record.step} {record.id} ({record.data['duration_s']} s) → {record.path}")
+
+    return run
+
+
+def cmd_tables(args: argparse.Namespace) -> None:
+    for path in steps.tables(load_suite(args.suite)):
+        print(path)
+
+
+def cmd_finish(args: argparse.Namespace) -> None:
+    steps.finish(load_suite(args.suite), Path(args.out))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="harness", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("systems", help="list registered systems").set_defaults(fn=cmd_systems)
+    sub.add_parser("datasets", help="list dataset id schemes").set_defaults(fn=cmd_datasets)
+    reg = sub.add_parser("registry", help="read the experiment registry").add_subparsers(dest="action", required=True)
+    lst = reg.add_parser("list", help="one line per record")
+    lst.add_argument("--step", choices=["index", "retrieve", "evaluate"])
+    lst.set_defaults(fn=cmd_registry_list)
+    show = reg.add_parser("show", help="a record in full")
+    show.add_argument("id", help="record id or a unique prefix")
+    show.set_defaults(fn=cmd_registry_show)
+    for name, fn in [("index", steps.index), ("retrieve", steps.retrieve), ("evaluate", steps.evaluate_run)]:
+        step = sub.add_parser(name, help=f"{name} one system on one suite collection")
+        step.add_argument("--suite", required=True)
+        step.add_argument("--system", required=True, help="system label in the suite")
+        step.add_argument("--dataset", required=True, help="dataset name in the suite")
+        step.add_argument("--lang", required=True, help="language key ('all' for unsplit datasets)")
+        step.set_defaults(fn=_unit_step(fn))
+    tab = sub.add_parser("tables", help="write a suite's tables")
+    tab.add_argument("--suite", required=True)
+    tab.set_defaults(fn=cmd_tables)
+    fin = sub.add_parser("finish", help="write a suite's completion manifest")
+    fin.add_argument("--suite", required=True)
+    fin.add_argument("--out", required=True)
+    fin.set_defaults(fn=cmd_finish)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except (DataError, SuiteError, SystemConfigError, UnsupportedLanguage, registry.RegistryError,
+            FileNotFoundError) as e:
+        print(f"harness: error: {e}", file=sys.stderr)
+        return 2
+    return 0

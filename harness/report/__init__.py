@@ -1,0 +1,1 @@
+"""Reports: tables rendered to Markdown, CSV and LaTeX."""

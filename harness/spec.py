@@ -1,0 +1,135 @@
+"""Suites are data: one YAML per suite in ``suites/``, validated by these pydantic models.
+
+A suite names datasets (an id template with ``{lang}`` and the languages to expand it over),
+systems (a table label → registered system name and params), measures and retrieval depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.evaluate import parse_measures
+from harness.languages import language
+from harness.paths import suite_dirs
+
+LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+
+
+class SuiteError(ValueError):
+    """A suite file that is missing or does not validate."""
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(Strict):
+    name: str = Field(pattern=LABEL, description="label used in paths and tables")
+    id: str = Field(description="dataset id; '{lang}' is replaced by each language")
+    languages: list[str] = Field(default_factory=list, description="languages to expand '{lang}' over")
+
+    @field_validator("languages")
+    @classmethod
+    def _known(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            language(code)
+        return codes
+
+    def expand(self) -> list[Unit]:
+        if not self.languages:
+            if "{lang}" in self.id:
+                raise SuiteError(f"dataset {self.name!r}: id has '{{lang}}' but no languages are listed")
+            return [Unit(self.name, "all", self.id)]
+        if "{lang}" not in self.id and len(self.languages) > 1:
+            raise SuiteError(f"dataset {self.name!r}: several languages but no '{{lang}}' in the id")
+        return [Unit(self.name, code, self.id.replace("{lang}", code)) for code in self.languages]
+
+
+class SystemSpec(Strict):
+    system: str = Field(description="registered system name (see `harness systems`)")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Suite(Strict):
+    name: str = Field(pattern=LABEL)
+    description: str = ""
+    depth: int = Field(1000, gt=0, description="results kept per query")
+    measures: list[str] = Field(min_length=1)
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    systems: dict[str, SystemSpec] = Field(min_length=1)
+
+    @field_validator("measures")
+    @classmethod
+    def _parsable(cls, names: list[str]) -> list[str]:
+        parse_measures(names)
+        return names
+
+    @field_validator("systems")
+    @classmethod
+    def _labels(cls, systems: dict[str, SystemSpec]) -> dict[str, SystemSpec]:
+        import re
+
+        for label in systems:
+            if not re.match(LABEL, label):
+                raise ValueError(f"system label {label!r} must match {LABEL}")
+        return systems
+
+    def units(self) -> list[Unit]:
+        """Every (dataset, language) the suite evaluates, in declaration order."""
+        units = [u for d in self.datasets for u in d.expand()]
+        keys = [(u.dataset, u.lang) for u in units]
+        if len(set(keys)) != len(keys):
+            raise SuiteError(f"suite {self.name!r}: a dataset name/language pair is listed twice")
+        return units
+
+    def unit(self, dataset: str, lang: str) -> Unit:
+        for u in self.units():
+            if (u.dataset, u.lang) == (dataset, lang):
+                return u
+        raise SuiteError(f"suite {self.name!r} has no dataset {dataset!r} in language {lang!r}")
+
+    def system(self, label: str) -> SystemSpec:
+        if label not in self.systems:
+            raise SuiteError(f"suite {self.name!r} has no system {label!r}; it has {', '.join(self.systems)}")
+        return self.systems[label]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One evaluated collection: dataset label, language key (``all`` if not split), dataset id."""
+
+    dataset: str
+    lang: str
+    dataset_id: str
+
+
+def suite_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"}:
+        return path
+    candidates = [folder / f"{name_or_path}.yaml" for folder in suite_dirs()]
+    return next((c for c in candidates if c.is_file()), candidates[-1])
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """The suite ``suites/<name>.yaml`` (or a YAML path), validated."""
+    path = suite_path(name_or_path)
+    if not path.is_file():
+        known = sorted({p.stem for folder in suite_dirs() for p in folder.glob("*.yaml")})
+        raise SuiteError(f"no suite file {path}; known suites: {', '.join(known)}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        suite = Suite(**raw)
+    except (yaml.YAMLError, TypeError) as e:
+        raise SuiteError(f"{path}: not a suite mapping ({e})") from None
+    except ValidationError as e:
+        raise SuiteError(f"{path}: {e}") from None
+    if suite.name != path.stem:
+        raise SuiteError(f"{path}: name {suite.name!r} must match the file name {path.stem!r}")
+    suite.units()
+    return suite

@@ -1,0 +1,218 @@
+"""The ir_datasets loader, offline, on tiny files staged at ir_datasets' own cache paths.
+
+ir_datasets fixes its home directory (``IR_DATASETS_HOME``) when its dataset modules are imported,
+so every check runs in a fresh interpreter with the variable set. Sockets are disabled in that
+interpreter, so a file that is not staged fails fast instead of retrying downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from harness.data import DataError, load_dataset
+
+
+def downloads_config() -> dict:
+    return json.loads(resources.files("ir_datasets").joinpath("etc/downloads.json").read_text(encoding="utf-8"))
+
+
+def stage(home: Path, top: str, files: dict[str, str]) -> dict[str, Path]:
+    """Write ``files`` (downloads.json key under ``top`` → content) where ir_datasets looks for them.
+
+    A dataset's files live under ``IR_DATASETS_HOME/<top>/<cache_path>``; the cache path comes
+    from ir_datasets' own ``etc/downloads.json``, so the test follows the installed version.
+    """
+    config = downloads_config()[top]
+    written = {}
+    for key, content in files.items():
+        entry = config[key]
+        assert "cache_path" in entry, f"{top}/{key} has no cache_path in downloads.json"
+        path = home / top / entry["cache_path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+        written[key] = path
+    return written
+
+
+PRELUDE = textwrap.dedent(
+    """
+    import json, socket, sys
+
+    def _no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    socket.socket.connect = _no_network
+    socket.socket.connect_ex = _no_network
+    socket.create_connection = _no_network
+    socket.getaddrinfo = _no_network
+
+    from harness.data import DataError, load_dataset
+    """
+)
+
+
+def run_isolated(home: Path, body: str, timeout: float = 60, expect_download_attempt: bool = False) -> dict:
+    """Run ``body`` in a fresh interpreter with ``IR_DATASETS_HOME=home``; it prints one JSON object."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IR_DATASETS")}
+    env.update(IR_DATASETS_HOME=str(home), IR_DATASETS_DL_TRIES="1", PYTHONIOENCODING="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-c", PRELUDE + textwrap.dedent(body)],
+        env=env, capture_output=True, text=True, timeout=timeout, encoding="utf-8",
+    )
+    assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+    if not expect_download_attempt:
+        assert "Download failed" not in proc.stderr, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no JSON output:\n{proc.stdout}\n{proc.stderr}"
+    return json.loads(lines[-1])
+
+
+DOCS = [("0", "Amsterdam is de hoofdstad van Nederland."), ("1", "De Rijn stroomt door Duitsland."),
+        ("2", "Kaas uit Gouda is beroemd."), ("3", "Fietsen is populair in Utrecht.")]
+QUERIES = [("100", "wat is de hoofdstad van nederland"), ("101", "waar stroomt de rijn"),
+           ("102", "niet in de kleine dev-set"), ("103", "waar komt kaas vandaan")]
+SMALL_QRELS = [("100", "0", 1), ("101", "1", 1), ("103", "2", 1), ("103", "3", 1)]
+
+
+def tsv(rows) -> str:
+    return "".join("\t".join(row) + "\n" for row in rows)
+
+
+def stage_mmarco_dutch(home: Path) -> dict[str, Path]:
+    return stage(home, "mmarco", {
+        "v2/dt/docs": tsv(DOCS),
+        "v2/dt/queries/dev": tsv(QUERIES),
+        "dev/qrels-small": "".join(f"{q} 0 {d} {r}\n" for q, d, r in SMALL_QRELS),
+    })
+
+
+def test_staging_paths_follow_downloads_json(tmp_path):
+    paths = stage_mmarco_dutch(tmp_path)
+    assert paths["v2/dt/docs"] == tmp_path / "mmarco" / "v2" / "dutch_collection.tsv"
+    assert paths["v2/dt/queries/dev"] == tmp_path / "mmarco" / "v2" / "dutch.queries.dev.tsv"
+    assert paths["dev/qrels-small"] == tmp_path / "mmarco" / "qrels.dev.small.tsv"
+    german = downloads_config()["mmarco"]["v2/de/docs"]["cache_path"]
+    assert german == "v2/german_collection.tsv"
+
+
+@pytest.fixture(scope="module")
+def mmarco_nl(tmp_path_factory):
+    home = tmp_path_factory.mktemp("irds_home")
+    stage_mmarco_dutch(home)
+    result = run_isolated(home, """
+        import ir_datasets
+        ds = load_dataset("irds:mmarco/v2/dt/dev/small")
+        again = load_dataset("irds:mmarco/v2/dt/dev/small")
+        nl = load_dataset("irds:mmarco/v2/dt/dev/small?lang=nl&query_lang=en")
+        print(json.dumps({
+            "home": str(ir_datasets.util.home_path()),
+            "doc_languages": list(ds.doc_languages),
+            "query_language": ds.query_language,
+            "docs": [[d.doc_id, d.text, d.title, d.language] for d in ds.docs()],
+            "queries": [[q.query_id, q.text, q.language] for q in ds.queries()],
+            "qrels": ds.qrels(),
+            "fingerprint": ds.fingerprint,
+            "fingerprint_again": again.fingerprint,
+            "describe": ds.describe(),
+            "override": [list(nl.doc_languages), nl.query_language, [q.language for q in nl.queries()]],
+        }, ensure_ascii=False))
+    """)
+    return home, result
+
+
+def test_uses_the_staged_home(mmarco_nl):
+    home, result = mmarco_nl
+    assert Path(result["home"]) == home
+
+
+def test_mmarco_dutch_docs(mmarco_nl):
+    _, result = mmarco_nl
+    assert result["docs"] == [[doc_id, text, "", "nl"] for doc_id, text in DOCS]
+
+
+def test_mmarco_dutch_is_nl(mmarco_nl):
+    _, result = mmarco_nl
+    assert result["doc_languages"] == ["nl"]
+    assert result["query_language"] == "nl"
+
+
+def test_mmarco_small_queries_only(mmarco_nl):
+    _, result = mmarco_nl
+    # query 102 is in the dev queries file but not in the small qrels: it is filtered out
+    assert result["queries"] == [[qid, text, "nl"] for qid, text in QUERIES if qid != "102"]
+
+
+def test_mmarco_qrels(mmarco_nl):
+    _, result = mmarco_nl
+    assert result["qrels"] == {"100": {"0": 1}, "101": {"1": 1}, "103": {"2": 1, "3": 1}}
+
+
+def test_mmarco_fingerprint_and_describe(mmarco_nl):
+    _, result = mmarco_nl
+    assert result["fingerprint"] == result["fingerprint_again"]
+    assert len(result["fingerprint"]) == 16
+    assert result["describe"] == {
+        "id": "irds:mmarco/v2/dt/dev/small",
+        "fingerprint": result["fingerprint"],
+        "doc_languages": ["nl"],
+        "queries": 3,
+    }
+
+
+def test_language_options_override(mmarco_nl):
+    _, result = mmarco_nl
+    assert result["override"] == [["nl"], "en", ["en", "en", "en"]]
+
+
+def test_fingerprint_follows_staged_qrels(tmp_path):
+    stage_mmarco_dutch(tmp_path / "a")
+    stage_mmarco_dutch(tmp_path / "b")
+    stage(tmp_path / "b", "mmarco", {"dev/qrels-small": "100 0 0 1\n101 0 1 1\n103 0 2 1\n"})
+    body = """
+        print(json.dumps({"fp": load_dataset("irds:mmarco/v2/dt/dev/small").fingerprint}))
+    """
+    assert run_isolated(tmp_path / "a", body)["fp"] != run_isolated(tmp_path / "b", body)["fp"]
+
+
+def test_unknown_irds_id(tmp_path):
+    result = run_isolated(tmp_path, """
+        ds = load_dataset("irds:no-such-collection/v9/test")
+        try:
+            ds.queries()
+        except DataError as e:
+            print(json.dumps({"error": str(e)}))
+        else:
+            print(json.dumps({"error": None}))
+    """)
+    assert result["error"] is not None
+    assert "no-such-collection/v9/test" in result["error"]
+    assert "ir_datasets has no dataset" in result["error"]
+
+
+def test_unstaged_file_fails_fast_without_network(tmp_path):
+    """The isolation works: a file that is not staged fails at once (sockets are disabled)."""
+    stage(tmp_path, "mmarco", {"v2/dt/docs": tsv(DOCS), "v2/dt/queries/dev": tsv(QUERIES)})
+    result = run_isolated(tmp_path, """
+        try:
+            load_dataset("irds:mmarco/v2/dt/dev/small").qrels()
+        except Exception as e:
+            print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+        else:
+            print(json.dumps({"error": None}))
+    """, timeout=30, expect_download_attempt=True)
+    assert result["error"] is not None
+    assert "qrels.dev.small.tsv" in result["error"]
+    assert "network disabled in this test" in result["error"]
+
+
+def test_unknown_option():
+    with pytest.raises(DataError, match="unknown options"):
+        load_dataset("irds:mmarco/v2/dt/dev/small?split=dev")

@@ -1,0 +1,112 @@
+"""The Snakemake path: `snakemake --cores all suites/<name>` runs a suite; a rerun does nothing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import registry
+from harness.data import load_dataset
+from harness.evaluate import evaluate, means
+from harness.runs import read_trec
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "all"]
+
+TINY = """\
+name: tiny
+depth: 50
+measures: [nDCG@10, RR@10]
+datasets:
+  - name: syn
+    id: "synthetic:{lang}?docs=300&queries=10&train=10"
+    languages: [en, ru, hi]
+systems:
+  bm25:
+    system: bm25
+  bm25-k1.2:
+    system: bm25
+    params: {k1: 1.2, b: 0.75}
+"""
+
+
+def snakemake(workdir: Path, *targets: str) -> str:
+    done = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *targets], capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.fixture
+def tiny(workdir: Path) -> Path:
+    (workdir / "suites").mkdir()
+    (workdir / "suites" / "tiny.yaml").write_text(TINY)
+    return workdir
+
+
+def test_tiny_suite_runs_resumes_and_reruns_nothing(tiny: Path) -> None:
+    # Part of the suite first, as if an earlier invocation had been interrupted after one run.
+    snakemake(tiny, "results/tiny/runs/bm25/syn/en.trec")
+    index_records = {p.name for p in (tiny / "results/registry/index").iterdir() if not p.name.startswith(".")}
+    assert len(index_records) == 1
+
+    log = snakemake(tiny, "suites/tiny")
+    assert "Finished" in log
+    # the resumed invocation did not redo the finished en index/run jobs
+    assert "rule index:\n    output: results/tiny/index/bm25/syn/en.json" not in log
+    manifest = json.loads((tiny / "suites" / "tiny").read_text())
+    assert manifest["suite"] == "tiny"
+    for ext in ("md", "csv", "tex"):
+        assert (tiny / "results/tiny/tables" / f"effectiveness.{ext}").stat().st_size > 0
+    # both BM25 configurations share one index per language (k1/b are search-time settings)
+    index_dirs = [p for p in (tiny / "results/registry/index").iterdir() if not p.name.startswith(".")]
+    assert len(index_dirs) == 3
+
+    # table cells equal a direct evaluation of the published run
+    table = pd.read_csv(tiny / "results/tiny/tables/effectiveness.csv")
+    row = table[(table.measure == "nDCG@10") & (table.system == "bm25-k1.2")].iloc[0]
+    dataset = load_dataset("synthetic:ru?docs=300&queries=10&train=10")
+    run = read_trec(tiny / "results/tiny/runs/bm25-k1.2/syn/ru.trec")
+    expected = means(evaluate(run, dataset.qrels(), ["nDCG@10"]))["nDCG@10"]
+    assert row["ru"] == pytest.approx(expected, abs=1e-6)
+    assert row["Avg"] == pytest.approx(row[["en", "ru", "hi"]].mean(), abs=1e-6)
+
+    before = {r.id for r in registry.records()}
+    again = snakemake(tiny, "suites/tiny")
+    assert "Nothing to be done" in again
+    assert {r.id for r in registry.records()} == before
+
+
+def test_changed_settings_rerun_without_overwriting(tiny: Path) -> None:
+    snakemake(tiny, "suites/tiny")
+    runs_before = {r.id for r in registry.records() if r.step == "retrieve"}
+    (tiny / "suites" / "tiny.yaml").write_text(TINY.replace("depth: 50", "depth: 20"))
+    log = snakemake(tiny, "suites/tiny")
+    assert "rule retrieve" in log and "rule index" not in log
+    runs_after = {r.id for r in registry.records() if r.step == "retrieve"}
+    assert runs_before < runs_after and len(runs_after) == 2 * len(runs_before)
+    run = read_trec(tiny / "results/tiny/runs/bm25/syn/en.trec")
+    assert max(len(r) for r in run.values()) == 20
+
+
+def test_dry_run_prints_job_graph(tiny: Path) -> None:
+    log = snakemake(tiny, "-n", "suites/tiny")
+    for rule, count in [("index", 6), ("retrieve", 6), ("evaluate", 6), ("tables", 1), ("suite", 1)]:
+        assert f"rule {rule}:" in log or rule in log
+    assert "total" in log and "13" in log.replace(" ", "") or "20" in log
+
+
+def test_demo_suite(workdir: Path) -> None:
+    """The README's demo, exactly: the repository's suites/demo.yaml."""
+    snakemake(workdir, "suites/demo")
+    table = pd.read_csv(workdir / "results/demo/tables/effectiveness.csv")
+    langs = ["en", "de", "ru", "ar", "hi", "zh"]
+    assert set(langs) <= set(table.columns)
+    ndcg = table[table.measure == "nDCG@10"].iloc[0]
+    assert all(0.3 < ndcg[lang] <= 1.0 for lang in langs)
+    assert "Nothing to be done" in snakemake(workdir, "suites/demo")
