@@ -21,7 +21,7 @@ from harness.evaluate import evaluate, means, read_per_query, write_per_query
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
 from harness.spec import Suite, Unit
-from harness.system import System, build_system
+from harness.system import System, build_system, code_version
 
 EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv"}
 
@@ -98,7 +98,7 @@ def evaluate_run(suite: Suite, label: str, unit: Unit) -> registry.Record:
     run = read_trec(run_path)
     dataset = load_dataset(unit.dataset_id)
     identity = {"run": sha256_file(run_path).hex(), "qrels": dataset.fingerprint,
-                "measures": suite.measures}
+                "measures": suite.measures, "code": code_version("harness.evaluate")}
 
     def build(out: Path) -> dict[str, Any]:
         per_query = evaluate(run, dataset.qrels(), suite.measures)

@@ -10,6 +10,7 @@ Params named in ``retrieve_params`` change only retrieval, so indexes are shared
 from __future__ import annotations
 
 import hashlib
+import importlib
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -45,11 +46,13 @@ class System(ABC):
     def __init__(self, params: Params) -> None:
         self.params = params
 
+    code_modules: ClassVar[tuple[str, ...]] = ()
+    """Modules besides the system's own whose code shapes its output (hashed into its identity)."""
+
     @classmethod
     def code_version(cls) -> str:
-        """Harness version plus a hash of the module implementing the system."""
-        source = inspect.getsource(inspect.getmodule(cls))
-        return f"{__version__}+{hashlib.sha256(source.encode()).hexdigest()[:12]}"
+        """Harness version plus a hash of the system's module, its ``code_modules`` and the run rules."""
+        return code_version(cls.__module__, *cls.code_modules, "harness.runs")
 
     def identity(self) -> dict[str, Any]:
         return {"system": self.name, "params": self.params.model_dump(mode="json"), "code": self.code_version()}
@@ -109,3 +112,11 @@ def build_system(name: str, params: dict[str, Any] | None = None) -> System:
         return cls(cls.Params(**(params or {})))
     except ValidationError as e:
         raise SystemConfigError(f"bad params for system {name!r}: {e}") from None
+
+
+def code_version(*modules: str) -> str:
+    """Harness version plus a hash of the named modules' source."""
+    h = hashlib.sha256()
+    for name in modules:
+        h.update(inspect.getsource(importlib.import_module(name)).encode())
+    return f"{__version__}+{h.hexdigest()[:12]}"

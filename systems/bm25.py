@@ -26,6 +26,7 @@ from harness.system import Params, System, register_system
 from systems.lucene import anserini_jar, jclass, start_jvm
 
 SHARD_DOCS = 100_000
+SEARCH_BATCH = 1_000
 
 
 class BM25Params(Params):
@@ -61,6 +62,7 @@ class BM25(System):
     description = "BM25 (Pyserini/Lucene), per-language analyzers"
     Params = BM25Params
     retrieve_params = frozenset({"k1", "b"})
+    code_modules = ("systems.lucene",)
 
     def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
         return {"analyzers": {lang: lucene_analyzer(lang) for lang in dataset.doc_languages},
@@ -100,7 +102,13 @@ class BM25(System):
         searcher = LuceneSearcher(str(index / "lucene"))
         searcher.set_analyzer(jclass("org.apache.lucene.analysis.core.WhitespaceAnalyzer")())
         searcher.set_bm25(self.params.k1, self.params.b)
-        texts = [analyze(q.text, q.language) for q in queries]
-        hits = searcher.batch_search(texts, [q.query_id for q in queries], k=k, threads=self.params.threads)
+        results: dict[str, list[tuple[str, float]]] = {}
+        with tqdm(total=len(queries), desc="search", unit="query", mininterval=2) as bar:
+            for start in range(0, len(queries), SEARCH_BATCH):
+                batch = queries[start : start + SEARCH_BATCH]
+                texts = [analyze(q.text, q.language) for q in batch]
+                hits = searcher.batch_search(texts, [q.query_id for q in batch], k=k, threads=self.params.threads)
+                results.update({qid: [(h.docid, h.score) for h in found] for qid, found in hits.items()})
+                bar.update(len(batch))
         searcher.close()
-        return make_run({qid: [(h.docid, h.score) for h in result] for qid, result in hits.items()}, depth=k)
+        return make_run(results, depth=k)
