@@ -33,15 +33,18 @@ def step_config(*fields):
     def config(wc):
         suite = load_suite(wc.suite)
         settings = {"system": suite.system(wc.system).model_dump(), "dataset": unit(wc).dataset_id,
-                    "depth": suite.depth, "measures": suite.measures}
+                    "depth": suite.depth, "measures": suite.measures,
+                    "cost": suite.cost.model_dump() if suite.cost else None}
         return json.dumps({k: settings[k] for k in ("system", "dataset", *fields)}, sort_keys=True)
 
     return config
 
 
-def all_evals(wc):
+def table_inputs(wc):
+    """Every per-query evaluation file, and every cost file when the suite measures cost."""
     suite = load_suite(wc.suite)
-    return [str(suite_file(suite.name, "eval", s, u)) for s in suite.systems for u in suite.units()]
+    kinds = ["eval"] + (["cost"] if suite.cost else [])
+    return [str(suite_file(suite.name, k, s, u)) for k in kinds for s in suite.systems for u in suite.units()]
 
 
 STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.system} --dataset {wildcards.dataset} --lang {wildcards.lang}"
@@ -49,7 +52,7 @@ STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.syst
 
 rule suite:
     input:
-        expand(R + "/{{suite}}/tables/effectiveness.{ext}", ext=["md", "csv", "tex"]),
+        R + "/{suite}/tables/manifest.json",
     output:
         "suites/{suite}",
     shell:
@@ -58,11 +61,11 @@ rule suite:
 
 rule tables:
     input:
-        all_evals,
+        table_inputs,
     output:
-        expand(R + "/{{suite}}/tables/effectiveness.{ext}", ext=["md", "csv", "tex"]),
+        R + "/{suite}/tables/manifest.json",
     params:
-        measures=lambda wc: load_suite(wc.suite).measures,
+        settings=lambda wc: load_suite(wc.suite).model_dump_json(include={"measures", "statistics", "cost"}),
     shell:
         PY + " -m harness tables --suite {wildcards.suite}"
 
@@ -76,6 +79,17 @@ rule evaluate:
         config=step_config("measures"),
     shell:
         STEP.replace("STEP", "evaluate")
+
+
+rule cost:
+    input:
+        R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
+    output:
+        R + "/{suite}/cost/{system}/{dataset}/{lang}.json",
+    params:
+        config=step_config("depth", "cost"),
+    shell:
+        STEP.replace("STEP", "cost")
 
 
 rule retrieve:

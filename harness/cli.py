@@ -65,12 +65,13 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list dataset id schemes").set_defaults(fn=cmd_datasets)
     reg = sub.add_parser("registry", help="read the experiment registry").add_subparsers(dest="action", required=True)
     lst = reg.add_parser("list", help="one line per record")
-    lst.add_argument("--step", choices=["index", "retrieve", "evaluate"])
+    lst.add_argument("--step", choices=["index", "retrieve", "evaluate", "latency"])
     lst.set_defaults(fn=cmd_registry_list)
     show = reg.add_parser("show", help="a record in full")
     show.add_argument("id", help="record id or a unique prefix")
     show.set_defaults(fn=cmd_registry_show)
-    for name, fn in [("index", steps.index), ("retrieve", steps.retrieve), ("evaluate", steps.evaluate_run)]:
+    for name, fn in [("index", steps.index), ("retrieve", steps.retrieve), ("evaluate", steps.evaluate_run),
+                     ("cost", steps.cost)]:
         step = sub.add_parser(name, help=f"{name} one system on one suite collection")
         step.add_argument("--suite", required=True)
         step.add_argument("--system", required=True, help="system label in the suite")

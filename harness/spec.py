@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.evaluate import parse_measures
 from harness.languages import language
@@ -55,6 +55,28 @@ class SystemSpec(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class CostSpec(Strict):
+    """Energy (codecarbon, offline) and latency settings; absent means cost is not measured."""
+
+    country: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 3166-1 alpha-3 code for carbon intensity")
+    region: str | None = Field(None, description="region within the country, where codecarbon knows it")
+    latency_queries: int = Field(100, gt=0, description="queries timed one by one")
+    warmup: int = Field(10, ge=0)
+    batch_size: int = Field(32, gt=0, description="batch size for the throughput figure")
+
+
+class StatsSpec(Strict):
+    """Significance and equivalence tests over a family the suite declares."""
+
+    baseline: str | None = Field(None, description="system label compared against; none = all pairs")
+    tests: list[Literal["t-test", "wilcoxon", "randomisation", "tost"]] = ["t-test", "tost"]
+    alternative: Literal["two-sided", "greater", "less"] = "two-sided"
+    correction: Literal["none", "bonferroni", "holm", "fdr_bh"] = "bonferroni"
+    family: Literal["all", "per-measure", "per-collection"] = "all"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    margin: float = Field(0.05, gt=0, description="TOST equivalence margin, absolute on the measure's scale")
+
+
 class Suite(Strict):
     name: str = Field(pattern=LABEL)
     description: str = ""
@@ -62,6 +84,8 @@ class Suite(Strict):
     measures: list[str] = Field(min_length=1)
     datasets: list[DatasetSpec] = Field(min_length=1)
     systems: dict[str, SystemSpec] = Field(min_length=1)
+    statistics: StatsSpec = StatsSpec()
+    cost: CostSpec | None = None
 
     @field_validator("measures")
     @classmethod
@@ -78,6 +102,12 @@ class Suite(Strict):
             if not re.match(LABEL, label):
                 raise ValueError(f"system label {label!r} must match {LABEL}")
         return systems
+
+    @model_validator(mode="after")
+    def _baseline_known(self) -> Suite:
+        if self.statistics.baseline is not None and self.statistics.baseline not in self.systems:
+            raise ValueError(f"statistics baseline {self.statistics.baseline!r} is not one of the systems")
+        return self
 
     def units(self) -> list[Unit]:
         """Every (dataset, language) the suite evaluates, in declaration order."""

@@ -11,10 +11,12 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness import registry
+from harness import measure, registry
 from harness.data import load_dataset
 from harness.data.base import sha256_file
 from harness.evaluate import evaluate, means, read_per_query, write_per_query
@@ -23,7 +25,7 @@ from harness.runs import read_trec, write_trec
 from harness.spec import Suite, Unit
 from harness.system import System, build_system, code_version
 
-EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv"}
+EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv", "cost": "json"}
 
 
 def suite_file(suite: str, kind: str, system: str, unit: Unit) -> Path:
@@ -50,20 +52,51 @@ def publish_copy(source: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+@contextmanager
+def metered(suite: Suite, phase: str) -> Iterator[dict[str, Any]]:
+    """Measure the block's energy when the suite asks for cost; the reading lands in the dict."""
+    found: dict[str, Any] = {}
+    if suite.cost is None:
+        yield found
+        return
+    with measure.energy(phase, suite.cost.country, suite.cost.region) as reading:
+        yield found
+    found["energy"] = reading.as_dict()
+
+
 def _system(suite: Suite, label: str) -> System:
     spec = suite.system(label)
     return build_system(spec.system, spec.params)
+
+
+def _retrieve_identity(suite: Suite, system: System, index_rec: registry.Record, dataset) -> dict[str, Any]:
+    return _with_energy(suite, {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
+                                "depth": suite.depth})
+
+
+def _with_energy(suite: Suite, identity: dict[str, Any]) -> dict[str, Any]:
+    """A record that carries an energy reading is a different record from one without."""
+    if suite.cost is None:
+        return identity
+    return {**identity, "energy": suite.cost.model_dump(include={"country", "region"})}
+
+
+def _retrieve_id(suite: Suite, label: str, unit: Unit) -> str:
+    system = _system(suite, label)
+    return registry.identity_hash(_retrieve_identity(suite, system, index_record(suite, label, unit),
+                                                     load_dataset(unit.dataset_id)))
 
 
 def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
     """Build (or find) the index of ``unit`` for system ``label``."""
     system = _system(suite, label)
     dataset = load_dataset(unit.dataset_id)
-    identity = system.index_identity(dataset)
+    identity = _with_energy(suite, system.index_identity(dataset))
 
     def build(out: Path) -> dict[str, Any]:
-        info = system.index(dataset, out)
-        return {"outputs": {"index": "."}, "dataset": dataset.describe(), "info": info}
+        with metered(suite, "index") as cost:
+            info = system.index(dataset, out)
+        return {"outputs": {"index": "."}, "dataset": dataset.describe(), "info": info, **cost}
 
     record = registry.produce("index", identity, build)
     publish_json({"record": record.id, "path": str(record.path)}, suite_file(suite.name, "index", label, unit))
@@ -72,23 +105,59 @@ def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
 
 def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
     """Search the unit's queries against its index; publish the TREC run."""
-    pointer = suite_file(suite.name, "index", label, unit)
-    if not pointer.is_file():
-        raise FileNotFoundError(f"{pointer}: no index for {label} on {unit.dataset_id}; run the index step first")
-    index_record = registry.find(json.loads(pointer.read_text())["record"])
+    index_rec = index_record(suite, label, unit)
     system = _system(suite, label)
     dataset = load_dataset(unit.dataset_id)
-    identity = {"index": index_record.id, "system": system.identity(), "queries": dataset.fingerprint,
-                "depth": suite.depth}
+    identity = _retrieve_identity(suite, system, index_rec, dataset)
 
     def build(out: Path) -> dict[str, Any]:
         queries = dataset.queries()
-        run = system.retrieve(queries, index_record.output("index"), suite.depth)
+        with metered(suite, "retrieve") as cost:
+            run = system.retrieve(queries, index_rec.output("index"), suite.depth)
         write_trec(run, out / "run.trec", tag=label)
-        return {"outputs": {"run": "run.trec"}, "queries": len(queries), "dataset": dataset.describe()}
+        return {"outputs": {"run": "run.trec"}, "queries": len(queries), "dataset": dataset.describe(), **cost}
 
     record = registry.produce("retrieve", identity, build)
     publish_copy(record.output("run"), suite_file(suite.name, "runs", label, unit))
+    return record
+
+
+def index_record(suite: Suite, label: str, unit: Unit) -> registry.Record:
+    """The index record a suite's published pointer file names."""
+    pointer = suite_file(suite.name, "index", label, unit)
+    if not pointer.is_file():
+        raise FileNotFoundError(f"{pointer}: no index for {label} on {unit.dataset_id}; run the index step first")
+    return registry.find(json.loads(pointer.read_text())["record"])
+
+
+def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
+    """Latency and throughput of one system on one collection, next to its index and energy figures."""
+    if suite.cost is None:
+        raise ValueError(f"suite {suite.name!r} declares no cost settings")
+    settings = suite.cost
+    index_rec = index_record(suite, label, unit)
+    system = _system(suite, label)
+    dataset = load_dataset(unit.dataset_id)
+    identity = {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
+                "depth": suite.depth, "settings": settings.model_dump(), "hardware": registry.hardware(),
+                "code": code_version("harness.measure")}
+
+    def build(out: Path) -> dict[str, Any]:
+        queries = dataset.queries()[: settings.latency_queries]
+        timing = measure.latency(system, index_rec.output("index"), queries, suite.depth, settings.warmup,
+                                 settings.batch_size)
+        (out / "latency.json").write_text(json.dumps(timing, indent=2))
+        return {"outputs": {"latency": "latency.json"}, "latency": timing, "dataset": dataset.describe()}
+
+    record = registry.produce("latency", identity, build)
+    retrieve_rec = registry.find(_retrieve_id(suite, label, unit))
+    publish_json({
+        "system": label, "dataset": unit.dataset, "lang": unit.lang, "hardware": record.data["hardware"],
+        "latency": record.data["latency"], "index": {"seconds": index_rec.data["duration_s"], **index_rec.data["info"]},
+        "energy": {"index": index_rec.data.get("energy"), "retrieve": retrieve_rec.data.get("energy")},
+        "queries": retrieve_rec.data["queries"],
+        "records": {"index": index_rec.id, "retrieve": retrieve_rec.id, "latency": record.id},
+    }, suite_file(suite.name, "cost", label, unit))
     return record
 
 
@@ -112,18 +181,40 @@ def evaluate_run(suite: Suite, label: str, unit: Unit) -> registry.Record:
 
 
 def tables(suite: Suite) -> list[Path]:
-    """Effectiveness tables (Markdown, CSV, LaTeX) from the published per-query files."""
-    from harness.report.tables import effectiveness, write_tables
+    """The suite's tables (Markdown, CSV, LaTeX) from its published per-query and cost files."""
+    from harness.report import cost as cost_report
+    from harness.report.tables import Block, column_labels, effectiveness, write_tables
 
     cells = {
         (label, unit): read_per_query(suite_file(suite.name, "eval", label, unit))
         for label in suite.systems
         for unit in suite.units()
     }
-    return write_tables(effectiveness(cells, suite.measures), tables_dir(suite.name), "effectiveness")
+    from harness.report import significance
+
+    blocks = [Block(measure, frame) for measure, frame in effectiveness(cells, suite.measures).items()]
+    labels = column_labels(suite.units())
+    by_collection = {(label, labels[unit]): values for (label, unit), values in cells.items()}
+    comparisons = significance.run_comparisons(by_collection, suite.statistics, suite.measures)
+    if "t-test" in suite.statistics.tests:
+        significance.mark_effectiveness(blocks, comparisons, suite.statistics.baseline)
+    written = write_tables(blocks, tables_dir(suite.name), "effectiveness")
+    if comparisons:
+        written += write_tables([significance.comparisons_block(comparisons)], tables_dir(suite.name), "significance")
+    if any(c.test == "tost" for c in comparisons):
+        written += write_tables(significance.equivalence_blocks(comparisons, list(suite.systems), suite.statistics.margin),
+                                tables_dir(suite.name), "equivalence")
+    if suite.cost is not None:
+        costs = {(label, labels[unit]): json.loads(suite_file(suite.name, "cost", label, unit).read_text())
+                 for label in suite.systems for unit in suite.units()}
+        written += write_tables([cost_report.latency_block(costs)], tables_dir(suite.name), "latency")
+        written += write_tables([cost_report.carbon_block(costs)], tables_dir(suite.name), "carbon")
+    publish_json({"suite": suite.name, "tables": sorted(p.name for p in written)}, tables_dir(suite.name) / "manifest.json")
+    return written
 
 
 def finish(suite: Suite, out: Path) -> None:
     """The completion manifest Snakemake's ``suites/<name>`` target is."""
-    produced = sorted(str(p.relative_to(results_dir())) for p in tables_dir(suite.name).iterdir())
+    manifest = json.loads((tables_dir(suite.name) / "manifest.json").read_text())
+    produced = [str(tables_dir(suite.name) / name) for name in manifest["tables"]]
     publish_json({"suite": suite.name, "tables": produced, "results": str(results_dir() / suite.name)}, out)

@@ -74,9 +74,28 @@ class System(ABC):
     def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
         """Build the index into ``out``; return facts about it (sizes, counts)."""
 
+    def open(self, index: Path) -> Any:
+        """Load what searching needs from ``index`` (a searcher, vectors), once per session."""
+        return index
+
+    def close(self, searcher: Any) -> None:
+        """Release what `open` acquired."""
+
     @abstractmethod
+    def encode_queries(self, queries: list[Query]) -> list[Any]:
+        """The system's representation of each query (analysed terms, vectors), in order."""
+
+    @abstractmethod
+    def search(self, searcher: Any, queries: list[Query], encoded: list[Any], k: int) -> Run:
+        """Top-``k`` results per query for already encoded queries."""
+
     def retrieve(self, queries: list[Query], index: Path, k: int) -> Run:
-        """Top-``k`` results per query from the index in ``index``."""
+        """Top-``k`` results per query from the index in ``index``: encode, then search."""
+        searcher = self.open(index)
+        try:
+            return self.search(searcher, queries, self.encode_queries(queries), k)
+        finally:
+            self.close(searcher)
 
 
 _SYSTEMS: dict[str, type[System]] = {}

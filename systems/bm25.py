@@ -95,20 +95,31 @@ class BM25(System):
         size = sum(p.stat().st_size for p in (out / "lucene").rglob("*") if p.is_file())
         return {"documents": n_docs, "index_bytes": size}
 
-    def retrieve(self, queries: list[Query], index: Path, k: int) -> Run:
-        start_jvm()
-        from pyserini.search.lucene import LuceneSearcher
-
-        searcher = LuceneSearcher(str(index / "lucene"))
+    def open(self, index: Path) -> Any:
+        # Anserini's SimpleSearcher, the class Pyserini's LuceneSearcher wraps: importing
+        # pyserini.search.lucene would load torch and transformers (~10 s per job) for nothing.
+        searcher = jclass("io.anserini.search.SimpleSearcher")(str(index / "lucene"))
         searcher.set_analyzer(jclass("org.apache.lucene.analysis.core.WhitespaceAnalyzer")())
-        searcher.set_bm25(self.params.k1, self.params.b)
-        results: dict[str, list[tuple[str, float]]] = {}
-        with tqdm(total=len(queries), desc="search", unit="query", mininterval=2) as bar:
-            for start in range(0, len(queries), SEARCH_BATCH):
-                batch = queries[start : start + SEARCH_BATCH]
-                texts = [analyze(q.text, q.language) for q in batch]
-                hits = searcher.batch_search(texts, [q.query_id for q in batch], k=k, threads=self.params.threads)
-                results.update({qid: [(h.docid, h.score) for h in found] for qid, found in hits.items()})
-                bar.update(len(batch))
+        searcher.set_bm25(float(self.params.k1), float(self.params.b))
+        return searcher
+
+    def close(self, searcher: Any) -> None:
         searcher.close()
+
+    def encode_queries(self, queries: list[Query]) -> list[str]:
+        return [analyze(q.text, q.language) for q in queries]
+
+    def search(self, searcher: Any, queries: list[Query], encoded: list[str], k: int) -> Run:
+        results: dict[str, list[tuple[str, float]]] = {}
+        with tqdm(total=len(queries), desc="search", unit="query", mininterval=2, disable=len(queries) < 100) as bar:
+            for start in range(0, len(queries), SEARCH_BATCH):
+                qids = [q.query_id for q in queries[start : start + SEARCH_BATCH]]
+                texts, ids = jclass("java.util.ArrayList")(), jclass("java.util.ArrayList")()
+                for text, qid in zip(encoded[start : start + SEARCH_BATCH], qids, strict=True):
+                    texts.add(text)
+                    ids.add(qid)
+                hits = searcher.batch_search(texts, ids, int(k), int(self.params.threads))
+                for entry in hits.entrySet().toArray():
+                    results[entry.getKey()] = [(h.docid, h.score) for h in entry.getValue()]
+                bar.update(len(qids))
         return make_run(results, depth=k)

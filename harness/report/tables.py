@@ -1,14 +1,18 @@
-"""Effectiveness tables: systems × collections, one block per measure, with averages.
+"""Report tables: titled blocks of numbers rendered to Markdown, CSV and LaTeX.
 
-Logic (`effectiveness`) builds DataFrames of means; renderers (`write_tables`) turn them into
-Markdown, CSV and LaTeX. The best value of each column is bold in Markdown and LaTeX.
+Logic builds `Block`s (a DataFrame plus how to show it); renderers are separate. The best value of
+each column is bold in Markdown and LaTeX where a block says which direction is better, and
+per-cell marks (significance, equivalence) are appended after the number.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -16,6 +20,32 @@ from harness.evaluate import PerQuery, means
 from harness.spec import Unit
 
 AVERAGE = "Avg"
+
+
+@dataclass
+class Block:
+    title: str
+    frame: pd.DataFrame
+    fmt: str = "{:.4f}"
+    best: Literal["max", "min"] | None = "max"
+    marks: pd.DataFrame | None = None
+    note: str = ""
+
+    def text(self, bold: str) -> pd.DataFrame:
+        """The frame as strings: formatted numbers, the best per column bold, marks appended."""
+        text = self.frame.map(lambda v: "–" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                              (self.fmt.format(v) if isinstance(v, (int, float)) else str(v)))
+        for column in self.frame.columns:
+            values = pd.to_numeric(self.frame[column], errors="coerce")
+            if self.best and values.notna().sum() > 1:
+                target = values.max() if self.best == "max" else values.min()
+                for row in self.frame.index[values == target]:
+                    text.loc[row, column] = bold.format(text.loc[row, column])
+        if self.marks is not None:
+            for (row, column), mark in self.marks.stack().items():
+                if mark:
+                    text.loc[row, column] = f"{text.loc[row, column]}{mark}"
+        return text
 
 
 def column_labels(units: list[Unit]) -> dict[Unit, str]:
@@ -44,45 +74,46 @@ def effectiveness(cells: dict[tuple[str, Unit], list[PerQuery]], measures: list[
     return tables
 
 
-def _bold_best(frame: pd.DataFrame, bold: str) -> pd.DataFrame:
-    text = frame.map(lambda v: f"{v:.4f}")
-    for column in frame.columns:
-        best = frame[column].max()
-        text.loc[frame[column] == best, column] = bold.format(text.loc[frame[column] == best, column].iloc[0])
-    return text
+def render_markdown(blocks: list[Block]) -> str:
+    parts = []
+    for block in blocks:
+        note = f"\n{block.note}\n" if block.note else ""
+        parts.append(f"### {block.title}\n\n{block.text('**{}**').to_markdown()}\n{note}")
+    return "\n".join(parts)
 
 
-def render_markdown(tables: dict[str, pd.DataFrame]) -> str:
-    blocks = [f"### {measure}\n\n{_bold_best(frame, '**{}**').to_markdown()}\n" for measure, frame in tables.items()]
-    return "\n".join(blocks)
+def render_csv(blocks: list[Block]) -> str:
+    long = pd.concat({b.title: b.frame for b in blocks}, names=["block"]).reset_index()
+    return long.to_csv(index=False, float_format="%.6g")
 
 
-def render_csv(tables: dict[str, pd.DataFrame]) -> str:
-    long = pd.concat({m: f for m, f in tables.items()}, names=["measure"]).reset_index()
-    return long.to_csv(index=False, float_format="%.6f")
+def _latex_escape(text: str) -> str:
+    return str(text).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&").replace("#", r"\#")
 
 
-def render_latex(tables: dict[str, pd.DataFrame]) -> str:
-    blocks = []
-    for measure, frame in tables.items():
-        text = _bold_best(frame, r"\textbf{{{}}}")
-        text.columns = [str(c).replace("_", r"\_") for c in text.columns]
+def render_latex(blocks: list[Block]) -> str:
+    parts = []
+    for block in blocks:
+        text = block.text(r"\textbf{{{}}}").map(_latex_escape)
+        text.columns = [_latex_escape(c) for c in text.columns]
+        text.index = [_latex_escape(i) if not isinstance(i, tuple) else " / ".join(map(_latex_escape, i))
+                      for i in text.index]
         body = text.to_latex(escape=False, column_format="l" + "r" * len(text.columns))
-        blocks.append(f"% {measure}\n{body}")
-    return "\n".join(blocks)
+        parts.append(f"% {block.title}\n{body}")
+    return "\n".join(parts)
 
 
 RENDERERS = {"md": render_markdown, "csv": render_csv, "tex": render_latex}
 
 
-def write_tables(tables: dict[str, pd.DataFrame], folder: Path, stem: str) -> list[Path]:
+def write_tables(blocks: list[Block], folder: Path, stem: str) -> list[Path]:
     """Write ``stem.md``, ``stem.csv`` and ``stem.tex`` atomically into ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for ext, render in RENDERERS.items():
         path = folder / f"{stem}.{ext}"
         with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, encoding="utf-8") as f:
-            f.write(render(tables))
+            f.write(render(blocks))
         os.replace(f.name, path)
         written.append(path)
     return written

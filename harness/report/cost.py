@@ -1,0 +1,53 @@
+"""Latency and carbon tables from the suite's published cost files."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.measure import JOULES_PER_KWH
+from harness.report.tables import Block
+
+
+def latency_block(costs: dict[tuple[str, str], dict[str, Any]]) -> Block:
+    """Rows (system, collection): per-query latency at batch 1, throughput, index build."""
+    rows = {}
+    for key, cost in costs.items():
+        lat, idx = cost["latency"], cost["index"]
+        rows[key] = {
+            "encode p50 ms": lat["encode"]["p50_ms"], "search p50 ms": lat["search"]["p50_ms"],
+            "total p50 ms": lat["total"]["p50_ms"], "total p95 ms": lat["total"]["p95_ms"],
+            "total p99 ms": lat["total"]["p99_ms"], "QPS b=1": lat["qps_batch1"],
+            f"QPS b={lat['batch_size']}": lat["qps_batched"], "index s": idx["seconds"],
+            "docs/s": idx["documents"] / idx["seconds"] if idx["seconds"] else float("nan"),
+            "index MiB": idx.get("index_bytes", float("nan")) / 2**20,
+        }
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame.index = pd.MultiIndex.from_tuples(frame.index, names=["system", "collection"])
+    hardware = next(iter(costs.values()))["hardware"]
+    note = (f"Hardware: {hardware.get('cpu')}, {hardware.get('cores')} cores"
+            + (f", GPU {hardware['gpu']}" if hardware.get("gpu") else "") + "; latency after warm-up, ms per query.")
+    return Block("Latency and throughput", frame, fmt="{:.3g}", best=None, note=note)
+
+
+def carbon_block(costs: dict[tuple[str, str], dict[str, Any]]) -> Block:
+    """Rows systems: energy and emissions per phase summed over collections, joules per query."""
+    rows: dict[str, dict[str, float]] = {}
+    countries = set()
+    for (system, _), cost in costs.items():
+        row = rows.setdefault(system, {"index kWh": 0.0, "index kgCO2eq": 0.0, "retrieve kWh": 0.0,
+                                       "retrieve kgCO2eq": 0.0, "queries": 0})
+        for phase in ("index", "retrieve"):
+            reading = cost["energy"][phase]
+            if reading is None:
+                raise ValueError(f"{system}: no {phase} energy was recorded; run the suite with cost settings")
+            row[f"{phase} kWh"] += reading["kwh"]
+            row[f"{phase} kgCO2eq"] += reading["kg_co2eq"]
+            countries.add(reading["country"] + (f"/{reading['region']}" if reading.get("region") else ""))
+        row["queries"] += cost["queries"]
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    frame["J/query"] = frame["retrieve kWh"] * JOULES_PER_KWH / frame["queries"]
+    frame.index.name = "system"
+    note = f"codecarbon, offline, carbon intensity of {', '.join(sorted(countries))}; J/query = retrieve energy / queries."
+    return Block("Energy and carbon", frame, fmt="{:.3g}", best=None, note=note)
