@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 from harness import registry, steps
+from harness.report import reproduce
 from harness.data import DataError, schemes
 from harness.languages import UnsupportedLanguage
+from harness.paths import results_dir
 from harness.spec import SuiteError, load_suite
 from harness.system import SystemConfigError, registered_systems
 
@@ -58,6 +60,30 @@ def cmd_finish(args: argparse.Namespace) -> None:
     steps.finish(load_suite(args.suite), Path(args.out))
 
 
+def cmd_baseline(args: argparse.Namespace) -> None:
+    from harness.report.regression import write_baseline
+
+    out = Path(args.out or results_dir() / "baselines" / f"{args.suite}.json")
+    cells = write_baseline(load_suite(args.suite), out)
+    print(f"wrote {cells} cells to {out}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from harness.report.regression import check, load_baseline, render
+
+    baseline = load_baseline(Path(args.baseline))
+    checks = check(load_suite(args.suite or baseline["suite"]), baseline, args.tolerance, args.margin)
+    print(render(checks))
+    return 1 if any(c.regressed for c in checks) else 0
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> None:
+    from harness.report.leaderboard import write_leaderboard
+
+    for path in write_leaderboard(results_dir()):
+        print(path)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -81,6 +107,19 @@ def parser() -> argparse.ArgumentParser:
     tab = sub.add_parser("tables", help="write a suite's tables")
     tab.add_argument("--suite", required=True)
     tab.set_defaults(fn=cmd_tables)
+    reproduce.add_parser(sub)
+    sub.add_parser("leaderboard", help="results/leaderboard.{md,html} across finished suites").set_defaults(
+        fn=cmd_leaderboard)
+    base = sub.add_parser("baseline", help="snapshot a suite's results as its regression baseline")
+    base.add_argument("--suite", required=True)
+    base.add_argument("--out", help="default: results/baselines/<suite>.json")
+    base.set_defaults(fn=cmd_baseline)
+    chk = sub.add_parser("check", help="compare a suite's results with a baseline; exit 1 on a regression")
+    chk.add_argument("--baseline", required=True)
+    chk.add_argument("--suite", help="default: the suite the baseline names")
+    chk.add_argument("--tolerance", type=float, default=0.005, help="largest allowed drop of a mean")
+    chk.add_argument("--margin", type=float, default=0.02, help="TOST equivalence margin on per-query values")
+    chk.set_defaults(fn=cmd_check)
     fin = sub.add_parser("finish", help="write a suite's completion manifest")
     fin.add_argument("--suite", required=True)
     fin.add_argument("--out", required=True)
@@ -91,9 +130,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.fn(args)
+        code = args.fn(args)
     except (DataError, SuiteError, SystemConfigError, UnsupportedLanguage, registry.RegistryError,
             FileNotFoundError) as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return code or 0

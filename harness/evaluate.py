@@ -7,8 +7,6 @@ gets a value for every measure — a query the run has no results for scores 0, 
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import ir_measures
 
 from harness.data.base import DataError, Qrels
+from harness.files import atomic_write
 from harness.runs import Run
 
 
@@ -60,12 +59,10 @@ def means(per_query: list[PerQuery]) -> dict[str, float]:
 
 
 def write_per_query(per_query: list[PerQuery], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, newline="", encoding="utf-8") as f:
+    with atomic_write(path, newline="", encoding="utf-8") as f:
         writer = csv.writer(f, delimiter="\t", lineterminator="\n")
         writer.writerow(["query_id", "measure", "value"])
         writer.writerows((pq.query_id, pq.measure, repr(pq.value)) for pq in per_query)
-    os.replace(f.name, path)
 
 
 def read_per_query(path: Path) -> list[PerQuery]:

@@ -96,6 +96,15 @@ def hardware() -> dict[str, Any]:
         info["memory_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (OSError, ValueError):
         pass
+    if shutil.which("nvidia-smi"):
+        try:
+            out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                                 text=True, timeout=30)
+            gpus = [line.strip() for line in out.stdout.splitlines() if line.strip()]
+            if out.returncode == 0 and gpus:
+                info["gpu"] = ", ".join(gpus)
+        except (OSError, subprocess.SubprocessError):
+            pass
     return info
 
 

@@ -13,14 +13,13 @@ descending, and ir_measures' msmarco provider, which breaks them ascending — s
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 
 from harness.data.base import DataError
+from harness.files import atomic_write
 
 Ranking = list[tuple[str, float]]
 Run = dict[str, Ranking]
@@ -55,12 +54,10 @@ def write_trec(run: Run, path: Path, tag: str) -> None:
     """Write ``qid Q0 docid rank score tag`` lines atomically (queries in id order)."""
     if not tag or any(c.isspace() for c in tag):
         raise ValueError(f"run tag must be one non-empty word, got {tag!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
+    with atomic_write(path, encoding="utf-8") as f:
         for qid in sorted(run):
             for position, (doc_id, score) in enumerate(run[qid], 1):
                 f.write(f"{qid} Q0 {doc_id} {position} {score!r} {tag}\n")
-    os.replace(f.name, path)
 
 
 def read_trec(path: Path) -> Run:

@@ -63,6 +63,7 @@ class CostSpec(Strict):
     latency_queries: int = Field(100, gt=0, description="queries timed one by one")
     warmup: int = Field(10, ge=0)
     batch_size: int = Field(32, gt=0, description="batch size for the throughput figure")
+    tdp_watts: float | None = Field(None, gt=0, description="device TDP for the papers' TDP x hours estimate")
 
 
 class StatsSpec(Strict):

@@ -8,9 +8,7 @@ files are written atomically, so a failed step leaves nothing behind that looks 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 from harness import measure, registry
 from harness.data import load_dataset
 from harness.data.base import sha256_file
+from harness.files import atomic_write
 from harness.evaluate import evaluate, means, read_per_query, write_per_query
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
@@ -38,18 +37,13 @@ def tables_dir(suite: str) -> Path:
 
 
 def publish_json(data: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, encoding="utf-8") as f:
+    with atomic_write(path, encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True)
-    os.replace(f.name, path)
 
 
 def publish_copy(source: Path, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:
-        tmp = Path(f.name)
-    shutil.copyfile(source, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "wb") as f, open(source, "rb") as src:
+        shutil.copyfileobj(src, f)
 
 
 @contextmanager
@@ -208,7 +202,8 @@ def tables(suite: Suite) -> list[Path]:
         costs = {(label, labels[unit]): json.loads(suite_file(suite.name, "cost", label, unit).read_text())
                  for label in suite.systems for unit in suite.units()}
         written += write_tables([cost_report.latency_block(costs)], tables_dir(suite.name), "latency")
-        written += write_tables([cost_report.carbon_block(costs)], tables_dir(suite.name), "carbon")
+        written += write_tables([cost_report.carbon_block(costs, suite.cost.tdp_watts)], tables_dir(suite.name),
+                                "carbon")
     publish_json({"suite": suite.name, "tables": sorted(p.name for p in written)}, tables_dir(suite.name) / "manifest.json")
     return written
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query, sha256_file
 from harness.data.registry import loader
+from harness.files import atomic_write
 from harness.languages import language
 from harness.paths import cache_dir, repo_root
 
@@ -41,18 +41,13 @@ def xquad_file(lang: str) -> Path:
     target = cache_dir() / "xquad" / name
     target.parent.mkdir(parents=True, exist_ok=True)
     url = URL.format(lang=lang)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response:
-                tmp.write(response.read())
-        except OSError as e:
-            tmp.close()
-            os.unlink(tmp.name)
-            raise DataError(
-                f"xquad:{lang}: {name} is in none of {[str(d) for d in candidate_dirs()]} and downloading {url} "
-                f"failed ({e})"
-            ) from None
-    os.replace(tmp.name, target)
+    try:
+        with atomic_write(target, "wb") as f, urllib.request.urlopen(url, timeout=60) as response:
+            f.write(response.read())
+    except OSError as e:
+        raise DataError(
+            f"xquad:{lang}: {name} is in none of {[str(d) for d in candidate_dirs()]} and downloading {url} failed ({e})"
+        ) from None
     return target
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.measure import JOULES_PER_KWH
+from harness.measure import JOULES_PER_KWH, paper_estimate
 from harness.report.tables import Block
 
 
@@ -31,23 +31,31 @@ def latency_block(costs: dict[tuple[str, str], dict[str, Any]]) -> Block:
     return Block("Latency and throughput", frame, fmt="{:.3g}", best=None, note=note)
 
 
-def carbon_block(costs: dict[tuple[str, str], dict[str, Any]]) -> Block:
-    """Rows systems: energy and emissions per phase summed over collections, joules per query."""
+def carbon_block(costs: dict[tuple[str, str], dict[str, Any]], tdp_watts: float | None = None) -> Block:
+    """Rows systems: energy and emissions per phase summed over collections, joules per query, and
+    with ``tdp_watts`` the papers' estimate (TDP × hours × the same carbon intensity) beside it."""
     rows: dict[str, dict[str, float]] = {}
     countries = set()
     for (system, _), cost in costs.items():
         row = rows.setdefault(system, {"index kWh": 0.0, "index kgCO2eq": 0.0, "retrieve kWh": 0.0,
-                                       "retrieve kgCO2eq": 0.0, "queries": 0})
+                                       "retrieve kgCO2eq": 0.0, "queries": 0, "TDP estimate kgCO2eq": 0.0})
         for phase in ("index", "retrieve"):
             reading = cost["energy"][phase]
             if reading is None:
                 raise ValueError(f"{system}: no {phase} energy was recorded; run the suite with cost settings")
             row[f"{phase} kWh"] += reading["kwh"]
             row[f"{phase} kgCO2eq"] += reading["kg_co2eq"]
+            if tdp_watts and reading["kwh"]:
+                intensity = reading["kg_co2eq"] / reading["kwh"]
+                row["TDP estimate kgCO2eq"] += paper_estimate(tdp_watts, reading["duration_s"] / 3600, intensity)["kg_co2eq"]
             countries.add(reading["country"] + (f"/{reading['region']}" if reading.get("region") else ""))
         row["queries"] += cost["queries"]
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame["J/query"] = frame["retrieve kWh"] * JOULES_PER_KWH / frame["queries"]
+    if not tdp_watts:
+        frame = frame.drop(columns=["TDP estimate kgCO2eq"])
     frame.index.name = "system"
     note = f"codecarbon, offline, carbon intensity of {', '.join(sorted(countries))}; J/query = retrieve energy / queries."
+    if tdp_watts:
+        note += f" TDP estimate: {tdp_watts:g} W × phase hours × the same carbon intensity, as the papers compute it."
     return Block("Energy and carbon", frame, fmt="{:.3g}", best=None, note=note)

@@ -8,8 +8,6 @@ per-cell marks (significance, equivalence) are appended after the number.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -17,6 +15,7 @@ from typing import Literal
 import pandas as pd
 
 from harness.evaluate import PerQuery, means
+from harness.files import atomic_write
 from harness.spec import Unit
 
 AVERAGE = "Avg"
@@ -108,12 +107,9 @@ RENDERERS = {"md": render_markdown, "csv": render_csv, "tex": render_latex}
 
 def write_tables(blocks: list[Block], folder: Path, stem: str) -> list[Path]:
     """Write ``stem.md``, ``stem.csv`` and ``stem.tex`` atomically into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
     written = []
     for ext, render in RENDERERS.items():
-        path = folder / f"{stem}.{ext}"
-        with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, encoding="utf-8") as f:
+        with atomic_write(folder / f"{stem}.{ext}", encoding="utf-8") as f:
             f.write(render(blocks))
-        os.replace(f.name, path)
-        written.append(path)
+        written.append(folder / f"{stem}.{ext}")
     return written
