@@ -8,7 +8,10 @@ change. Cluster execution uses Snakemake's own executor plugins (see README).
 import json
 import sys
 
-from harness.spec import load_suite
+from functools import cache
+
+from harness.spec import load_suite as _load_suite
+from harness.system import registered_systems
 from harness.paths import results_dir
 from harness.steps import suite_file
 
@@ -23,6 +26,12 @@ wildcard_constraints:
     lang=LABEL,
 
 
+@cache
+def load_suite(name):
+    """Suites are parsed once per invocation, however many jobs ask."""
+    return _load_suite(name)
+
+
 def unit(wc):
     return load_suite(wc.suite).unit(wc.dataset, wc.lang)
 
@@ -33,7 +42,7 @@ def step_config(*fields):
     def config(wc):
         suite = load_suite(wc.suite)
         settings = {"system": suite.system(wc.system).model_dump(), "dataset": unit(wc).dataset_id,
-                    "depth": suite.depth, "measures": suite.measures,
+                    "depth": suite.depth, "measures": suite.measures, "shards": unit(wc).shards,
                     "cost": suite.cost.model_dump() if suite.cost else None}
         return json.dumps({k: settings[k] for k in ("system", "dataset", *fields)}, sort_keys=True)
 
@@ -103,12 +112,45 @@ rule retrieve:
         STEP.replace("STEP", "retrieve")
 
 
+def shard_inputs(wc):
+    """The shard pointers a sharded collection's index merges (none when unsharded)."""
+    u = unit(wc)
+    return [f"{R}/{wc.suite}/shards/{wc.system}/{wc.dataset}/{wc.lang}/{i}.json" for i in range(u.shards)] if u.shards > 1 else []
+
+
+def system_resources(name):
+    """A resource the system's class declares for its index jobs (gpu, mem_mb)."""
+
+    def resource(wc):
+        suite = load_suite(wc.suite)
+        return registered_systems()[suite.system(wc.system).system].resources.get(name, 0)
+
+    return resource
+
+
+rule shard:
+    output:
+        R + "/{suite}/shards/{system}/{dataset}/{lang}/{shard}.json",
+    wildcard_constraints:
+        shard=r"\d+",
+    params:
+        config=step_config("shards"),
+    resources:
+        mem_mb=system_resources("mem_mb"),
+        gpu=system_resources("gpu"),
+    shell:
+        STEP.replace("STEP", "shard") + " --shard {wildcards.shard}"
+
+
 rule index:
+    input:
+        shard_inputs,
     output:
         R + "/{suite}/index/{system}/{dataset}/{lang}.json",
     params:
-        config=step_config(),
+        config=step_config("shards"),
     resources:
-        mem_mb=4000,
+        mem_mb=system_resources("mem_mb"),
+        gpu=system_resources("gpu"),
     shell:
         STEP.replace("STEP", "index")

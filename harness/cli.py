@@ -45,7 +45,8 @@ def cmd_registry_show(args: argparse.Namespace) -> None:
 def _unit_step(fn):
     def run(args: argparse.Namespace) -> None:
         suite = load_suite(args.suite)
-        record = fn(suite, args.system, suite.unit(args.dataset, args.lang))
+        extra = [args.shard] if getattr(args, "shard", None) is not None else []
+        record = fn(suite, args.system, suite.unit(args.dataset, args.lang), *extra)
         print(f"{record.step} {record.id} ({record.data['duration_s']} s) → {record.path}")
 
     return run
@@ -91,18 +92,20 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list dataset id schemes").set_defaults(fn=cmd_datasets)
     reg = sub.add_parser("registry", help="read the experiment registry").add_subparsers(dest="action", required=True)
     lst = reg.add_parser("list", help="one line per record")
-    lst.add_argument("--step", choices=["index", "retrieve", "evaluate", "latency"])
+    lst.add_argument("--step", choices=["shard", "index", "retrieve", "evaluate", "latency"])
     lst.set_defaults(fn=cmd_registry_list)
     show = reg.add_parser("show", help="a record in full")
     show.add_argument("id", help="record id or a unique prefix")
     show.set_defaults(fn=cmd_registry_show)
-    for name, fn in [("index", steps.index), ("retrieve", steps.retrieve), ("evaluate", steps.evaluate_run),
-                     ("cost", steps.cost)]:
+    for name, fn in [("shard", steps.shard), ("index", steps.index), ("retrieve", steps.retrieve),
+                     ("evaluate", steps.evaluate_run), ("cost", steps.cost)]:
         step = sub.add_parser(name, help=f"{name} one system on one suite collection")
         step.add_argument("--suite", required=True)
         step.add_argument("--system", required=True, help="system label in the suite")
         step.add_argument("--dataset", required=True, help="dataset name in the suite")
         step.add_argument("--lang", required=True, help="language key ('all' for unsplit datasets)")
+        if name == "shard":
+            step.add_argument("--shard", type=int, required=True, help="shard number, from 0")
         step.set_defaults(fn=_unit_step(fn))
     tab = sub.add_parser("tables", help="write a suite's tables")
     tab.add_argument("--suite", required=True)

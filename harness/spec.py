@@ -32,6 +32,9 @@ class DatasetSpec(Strict):
     name: str = Field(pattern=LABEL, description="label used in paths and tables")
     id: str = Field(description="dataset id; '{lang}' is replaced by each language")
     languages: list[str] = Field(default_factory=list, description="languages to expand '{lang}' over")
+    overrides: dict[str, str] = Field(default_factory=dict, description="language → full dataset id, where the "
+                                      "template does not fit (mMARCO's English and Dutch)")
+    shards: int = Field(1, ge=1, description="index in this many shard jobs, merged at the end")
 
     @field_validator("languages")
     @classmethod
@@ -44,15 +47,29 @@ class DatasetSpec(Strict):
         if not self.languages:
             if "{lang}" in self.id:
                 raise SuiteError(f"dataset {self.name!r}: id has '{{lang}}' but no languages are listed")
-            return [Unit(self.name, "all", self.id)]
+            return [Unit(self.name, "all", self.id, self.shards)]
         if "{lang}" not in self.id and len(self.languages) > 1:
             raise SuiteError(f"dataset {self.name!r}: several languages but no '{{lang}}' in the id")
-        return [Unit(self.name, code, self.id.replace("{lang}", code)) for code in self.languages]
+        unknown = set(self.overrides) - set(self.languages)
+        if unknown:
+            raise SuiteError(f"dataset {self.name!r}: overrides for languages not listed: {sorted(unknown)}")
+        return [Unit(self.name, code, self.overrides.get(code, self.id.replace("{lang}", code)), self.shards)
+                for code in self.languages]
+
+
+class PassageSpec(Strict):
+    """Passage splitting for long documents (words, or characters in space-free scripts)."""
+
+    length: int = Field(180, gt=0)
+    stride: int = Field(90, gt=0)
+    aggregate: Literal["maxp", "firstp"] = "maxp"
+    search_factor: int = Field(5, ge=1, description="passages retrieved per document of the run depth")
 
 
 class SystemSpec(Strict):
     system: str = Field(description="registered system name (see `harness systems`)")
     params: dict[str, Any] = Field(default_factory=dict)
+    passages: PassageSpec | None = Field(None, description="index passages and aggregate them to documents")
 
 
 class CostSpec(Strict):
@@ -132,11 +149,13 @@ class Suite(Strict):
 
 @dataclass(frozen=True)
 class Unit:
-    """One evaluated collection: dataset label, language key (``all`` if not split), dataset id."""
+    """One evaluated collection: dataset label, language key (``all`` if not split), dataset id and
+    the number of shards its index is built in."""
 
     dataset: str
     lang: str
     dataset_id: str
+    shards: int = 1
 
 
 def suite_path(name_or_path: str) -> Path:

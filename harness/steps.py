@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from harness import measure, registry
-from harness.data import load_dataset
+from harness.data import Dataset, load_dataset
 from harness.data.base import sha256_file
 from harness.files import atomic_write
 from harness.evaluate import evaluate, means, read_per_query, write_per_query
+from harness.passages import aggregate, as_passages
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
 from harness.spec import Suite, Unit
@@ -30,6 +31,11 @@ EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv", "cost": "json"}
 def suite_file(suite: str, kind: str, system: str, unit: Unit) -> Path:
     """``results/<suite>/<kind>/<system>/<dataset>/<lang>.<ext>`` — the files Snakemake tracks."""
     return results_dir() / suite / kind / system / unit.dataset / f"{unit.lang}.{EXTENSIONS[kind]}"
+
+
+def shard_file(suite: str, system: str, unit: Unit, shard: int) -> Path:
+    """``results/<suite>/shards/<system>/<dataset>/<lang>/<shard>.json`` — one shard's pointer."""
+    return results_dir() / suite / "shards" / system / unit.dataset / unit.lang / f"{shard}.json"
 
 
 def tables_dir(suite: str) -> Path:
@@ -58,14 +64,26 @@ def metered(suite: Suite, phase: str) -> Iterator[dict[str, Any]]:
     found["energy"] = reading.as_dict()
 
 
+def _collection(suite: Suite, label: str, unit: Unit) -> Dataset:
+    """The unit's dataset as the system indexes it: whole documents, or passages."""
+    dataset = load_dataset(unit.dataset_id)
+    spec = suite.system(label).passages
+    return as_passages(dataset, spec) if spec else dataset
+
+
 def _system(suite: Suite, label: str) -> System:
     spec = suite.system(label)
     return build_system(spec.system, spec.params)
 
 
-def _retrieve_identity(suite: Suite, system: System, index_rec: registry.Record, dataset) -> dict[str, Any]:
+def _retrieve_identity(suite: Suite, system_label: str, system: System, index_rec: registry.Record,
+                       dataset: Dataset) -> dict[str, Any]:
     return _with_energy(suite, {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
-                                "depth": suite.depth})
+                                "depth": suite.depth, "passages": _dump(suite.system(system_label).passages)})
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump() if model is not None else None
 
 
 def _with_energy(suite: Suite, identity: dict[str, Any]) -> dict[str, Any]:
@@ -77,19 +95,44 @@ def _with_energy(suite: Suite, identity: dict[str, Any]) -> dict[str, Any]:
 
 def _retrieve_id(suite: Suite, label: str, unit: Unit) -> str:
     system = _system(suite, label)
-    return registry.identity_hash(_retrieve_identity(suite, system, index_record(suite, label, unit),
+    return registry.identity_hash(_retrieve_identity(suite, label, system, index_record(suite, label, unit),
                                                      load_dataset(unit.dataset_id)))
 
 
-def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
-    """Build (or find) the index of ``unit`` for system ``label``."""
+def shard(suite: Suite, label: str, unit: Unit, number: int) -> registry.Record:
+    """The per-document part of indexing for one shard of a sharded collection."""
     system = _system(suite, label)
-    dataset = load_dataset(unit.dataset_id)
-    identity = _with_energy(suite, system.index_identity(dataset))
+    dataset = _collection(suite, label, unit)
+    identity = _with_energy(suite, {**system.index_identity(dataset), "shard": number, "of": unit.shards})
 
     def build(out: Path) -> dict[str, Any]:
         with metered(suite, "index") as cost:
-            info = system.index(dataset, out)
+            info = system.index_shard(dataset, number, unit.shards, out)
+        return {"outputs": {"shard": "."}, "dataset": dataset.describe(), "info": info, **cost}
+
+    record = registry.produce("shard", identity, build)
+    publish_json({"record": record.id, "path": str(record.path)}, shard_file(suite.name, label, unit, number))
+    return record
+
+
+def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
+    """Build (or find) the index of ``unit`` for system ``label``; a sharded unit merges its shards."""
+    system = _system(suite, label)
+    dataset = _collection(suite, label, unit)
+    identity = _with_energy(suite, system.index_identity(dataset))
+    shards = [_pointed(shard_file(suite.name, label, unit, i)) for i in range(unit.shards)] if unit.shards > 1 else []
+    if shards:
+        identity["shards"] = [r.id for r in shards]
+
+    def build(out: Path) -> dict[str, Any]:
+        with metered(suite, "index") as cost:
+            if shards:
+                info = system.merge_shards(dataset, [r.output("shard") for r in shards], out)
+            else:
+                info = system.index(dataset, out)
+        if shards and "energy" in cost:  # the index's energy is its shards' and the merge's together
+            for key in ("kwh", "kg_co2eq", "duration_s", "joules"):
+                cost["energy"][key] += sum(r.data["energy"][key] for r in shards)
         return {"outputs": {"index": "."}, "dataset": dataset.describe(), "info": info, **cost}
 
     record = registry.produce("index", identity, build)
@@ -102,12 +145,18 @@ def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
     index_rec = index_record(suite, label, unit)
     system = _system(suite, label)
     dataset = load_dataset(unit.dataset_id)
-    identity = _retrieve_identity(suite, system, index_rec, dataset)
+    identity = _retrieve_identity(suite, label, system, index_rec, dataset)
+
+    passages = suite.system(label).passages
 
     def build(out: Path) -> dict[str, Any]:
         queries = dataset.queries()
         with metered(suite, "retrieve") as cost:
-            run = system.retrieve(queries, index_rec.output("index"), suite.depth)
+            if passages:
+                hits = system.retrieve(queries, index_rec.output("index"), suite.depth * passages.search_factor)
+                run = aggregate(hits, suite.depth)
+            else:
+                run = system.retrieve(queries, index_rec.output("index"), suite.depth)
         write_trec(run, out / "run.trec", tag=label)
         return {"outputs": {"run": "run.trec"}, "queries": len(queries), "dataset": dataset.describe(), **cost}
 
@@ -116,12 +165,16 @@ def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
     return record
 
 
+def _pointed(pointer: Path) -> registry.Record:
+    """The record a published pointer file names."""
+    if not pointer.is_file():
+        raise FileNotFoundError(f"{pointer}: missing; run the step that writes it first")
+    return registry.find(json.loads(pointer.read_text())["record"])
+
+
 def index_record(suite: Suite, label: str, unit: Unit) -> registry.Record:
     """The index record a suite's published pointer file names."""
-    pointer = suite_file(suite.name, "index", label, unit)
-    if not pointer.is_file():
-        raise FileNotFoundError(f"{pointer}: no index for {label} on {unit.dataset_id}; run the index step first")
-    return registry.find(json.loads(pointer.read_text())["record"])
+    return _pointed(suite_file(suite.name, "index", label, unit))
 
 
 def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:

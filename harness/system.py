@@ -13,14 +13,14 @@ import hashlib
 import importlib
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness import __version__
-from harness.data.base import Dataset, Query
+from harness.data.base import Dataset, Doc, Query
 from harness.runs import Run
 
 
@@ -42,6 +42,8 @@ class System(ABC):
     Params: ClassVar[type[Params]] = Params
     retrieve_params: ClassVar[frozenset[str]] = frozenset()
     trainable: ClassVar[bool] = False
+    resources: ClassVar[dict[str, int]] = {"mem_mb": 4000}
+    """Snakemake resources of the index and shard jobs (``gpu: 1`` for systems that want one)."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
@@ -66,6 +68,14 @@ class System(ABC):
     def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
         """Settings outside params that shape the index (analyzers, checkpoint revisions)."""
         return {}
+
+    def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
+        """Do the per-document part of indexing for shard ``shard`` of ``shards`` (see `shard_docs`)."""
+        raise NotImplementedError(f"system {self.name!r} cannot index in shards")
+
+    def merge_shards(self, dataset: Dataset, shard_dirs: list[Path], out: Path) -> dict[str, Any]:
+        """Build the index in ``out`` from shard outputs; the result equals an unsharded `index`."""
+        raise NotImplementedError(f"system {self.name!r} cannot index in shards")
 
     def train(self, data: Dataset, out: Path) -> Path:
         raise NotImplementedError(f"system {self.name!r} has no training recipe")
@@ -96,6 +106,15 @@ class System(ABC):
             return self.search(searcher, queries, self.encode_queries(queries), k)
         finally:
             self.close(searcher)
+
+
+def shard_docs(dataset: Dataset, shard: int, shards: int) -> Iterator[Doc]:
+    """The documents of one shard: every ``shards``-th document, starting at position ``shard``."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is not in 0..{shards - 1}")
+    for position, doc in enumerate(dataset.docs()):
+        if position % shards == shard:
+            yield doc
 
 
 _SYSTEMS: dict[str, type[System]] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from harness.data.base import Dataset, Query
 from harness.languages import lucene_analyzer
 from harness.runs import Run, make_run
-from harness.system import Params, System, register_system
+from harness.system import Params, System, register_system, shard_docs
 from systems.lucene import anserini_jar, jclass, start_jvm
 
 SHARD_DOCS = 100_000
@@ -69,31 +70,46 @@ class BM25(System):
                 "anserini": anserini_jar().name}
 
     def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
+        self.index_shard(dataset, 0, 1, out)
+        info = self.merge_shards(dataset, [out], out)
+        shutil.rmtree(out / "terms")
+        return info
+
+    def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
+        """Analyse the shard's documents into pretokenized JSON files under ``out/terms``."""
         start_jvm()
         terms_dir = out / "terms"
         terms_dir.mkdir(parents=True)
-        n_docs = 0
-        shard = None
-        for n_docs, doc in enumerate(tqdm(dataset.docs(), desc=f"analyse {dataset.dataset_id}", unit="doc",
-                                          mininterval=2), 1):
+        n_docs, part = 0, None
+        docs = tqdm(shard_docs(dataset, shard, shards), desc=f"analyse {dataset.dataset_id} [{shard + 1}/{shards}]",
+                    unit="doc", mininterval=2)
+        for n_docs, doc in enumerate(docs, 1):
             if (n_docs - 1) % SHARD_DOCS == 0:
-                if shard:
-                    shard.close()
-                shard = open(terms_dir / f"part-{(n_docs - 1) // SHARD_DOCS:05d}.jsonl", "w", encoding="utf-8")
-            shard.write(json.dumps({"id": doc.doc_id, "contents": analyze(doc.contents, doc.language)}) + "\n")
-        if shard:
-            shard.close()
+                if part:
+                    part.close()
+                part = open(terms_dir / f"part-{shard:04d}-{(n_docs - 1) // SHARD_DOCS:05d}.jsonl", "w", encoding="utf-8")
+            part.write(json.dumps({"id": doc.doc_id, "contents": analyze(doc.contents, doc.language)}) + "\n")
+        if part:
+            part.close()
+        return {"documents": n_docs}
+
+    def merge_shards(self, dataset: Dataset, shard_dirs: list[Path], out: Path) -> dict[str, Any]:
+        """One Lucene index over every shard's terms (document order does not change BM25 scores)."""
+        start_jvm()
+        inputs = out / "terms-all"
+        inputs.mkdir()
+        for part in sorted(p for d in shard_dirs for p in (d / "terms").glob("*.jsonl")):
+            (inputs / part.name).symlink_to(part.resolve())
+        n_docs = sum(1 for p in inputs.iterdir() for _ in open(p, encoding="utf-8"))
         if n_docs == 0:
             raise ValueError(f"{dataset.dataset_id} has no documents")
         args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-                "-input", str(terms_dir), "-index", str(out / "lucene"), "-threads", str(self.params.threads),
+                "-input", str(inputs), "-index", str(out / "lucene"), "-threads", str(self.params.threads),
                 "-pretokenized", "-storeDocvectors", "-quiet"]
         jclass("io.anserini.index.IndexCollection").main(args)
-        for part in terms_dir.iterdir():
-            part.unlink()
-        terms_dir.rmdir()
+        shutil.rmtree(inputs)
         size = sum(p.stat().st_size for p in (out / "lucene").rglob("*") if p.is_file())
-        return {"documents": n_docs, "index_bytes": size}
+        return {"documents": n_docs, "index_bytes": size, "shards": len(shard_dirs)}
 
     def open(self, index: Path) -> Any:
         # Anserini's SimpleSearcher, the class Pyserini's LuceneSearcher wraps: importing

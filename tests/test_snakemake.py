@@ -119,3 +119,37 @@ def test_demo_suite(demo: Path) -> None:
     ndcg = table[(table.block == "nDCG@10") & (table.system == "bm25")].iloc[0]
     assert all(0.3 < ndcg[lang] <= 1.0 for lang in langs)
     assert "Nothing to be done" in snakemake(demo, "suites/demo")
+
+
+SHARDED = """\
+name: sharded
+depth: 30
+measures: [nDCG@10]
+datasets:
+  - name: whole
+    id: "synthetic:de?docs=400&queries=10&train=10"
+    languages: [de]
+  - name: split
+    id: "synthetic:de?docs=400&queries=10&train=10"
+    languages: [de]
+    shards: 3
+systems:
+  bm25:
+    system: bm25
+"""
+
+
+def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
+    (workdir / "suites").mkdir()
+    (workdir / "suites" / "sharded.yaml").write_text(SHARDED)
+    log = snakemake(workdir, "suites/sharded")
+    assert log.count("rule shard:") == 3
+    for i in range(3):
+        assert (workdir / f"results/sharded/shards/bm25/split/de/{i}.json").is_file()
+    whole = (workdir / "results/sharded/runs/bm25/whole/de.trec").read_text()
+    split = (workdir / "results/sharded/runs/bm25/split/de.trec").read_text()
+    assert whole == split and len(whole.splitlines()) == 10 * 30
+    merged = [r for r in registry.records() if r.step == "index" and "shards" in r.data["identity"]]
+    assert len(merged) == 1 and merged[0].data["info"]["documents"] == 400
+    shards = [r for r in registry.records() if r.step == "shard"]
+    assert sorted(r.data["info"]["documents"] for r in shards) == [133, 133, 134]

@@ -8,6 +8,7 @@ A folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,10 @@ class BeirFolder(Dataset):
 def load_beir(dataset_id: str, path: str, options: dict[str, str]) -> BeirFolder:
     if "lang" not in options:
         raise DataError(f"{dataset_id}: BEIR folders carry no language; add ?lang=<iso code>")
-    folder = Path(path).expanduser()
+    expanded = os.path.expandvars(path)
+    if "$" in expanded:
+        raise DataError(f"{dataset_id}: set the environment variable in {path!r} to the folder holding the data")
+    folder = Path(expanded).expanduser()
     if not folder.is_dir():
         raise DataError(f"{dataset_id}: {folder} is not a directory")
     return BeirFolder(dataset_id, options, folder=folder, lang=language(options["lang"]).iso,

@@ -1,0 +1,645 @@
+"""CLEF 2000-2003 ad hoc test collections from local ELRA files: ``clef:YEAR/LANG?root=DIR``.
+
+The collections are the licensed ELRA package E0008 ("The CLEF Test Suite for the CLEF 2000-2003
+Campaigns"); the harness cannot download them, a user points ``root`` at their unpacked copy.
+
+Ids::
+
+    clef:2003/fr?root=/data/clef                          French topics, French documents
+    clef:2003/fr?root=/data/clef&query_lang=en            English topics, French documents (CLIR)
+    clef:2001-2003/es?root=$CLEF_HOME                     the three years' topics and qrels together
+    clef:2003/multi?root=/data/clef&query_lang=en&doc_langs=de,en,es,fr
+                                                          MLIR: one collection of four languages
+
+``YEAR`` is one campaign or an inclusive range (``2000-2003``); a range concatenates the years'
+topics and qrels (topic numbers do not overlap between years) over the union of the years'
+collections. ``LANG`` is a document language (``en fr de es it``) or ``multi``: documents of
+several languages in one collection, each keeping its own language; ``doc_langs`` defaults to the
+languages of that year's multilingual task and ``query_lang`` to English. A monolingual id's query
+language defaults to its document language. ``root`` may hold ``~`` and ``$VARS``.
+
+Options (all optional except ``root``):
+
+- ``query_lang``, ``doc_langs`` (comma-separated, ``multi`` only): as above.
+- ``fields=title,desc``: topic fields that make the query text (``title``, ``desc``, ``narr``;
+  default ``title``), joined with a space.
+- ``docs=<glob>[,<glob>...]``: the document files, replacing the table's collections (one document
+  language only); ``docs_<lang>=`` replaces one language's collections of a multilingual id.
+  ``topics=<path>[,...]`` and ``qrels=<path>[,...]`` replace the table's topic and qrels files.
+  Relative paths and globs are relative to ``root``; ``**`` matches folders recursively.
+- ``encoding=``: the document files' encoding (default per collection, latin-1 throughout);
+  ``topics_encoding=`` the topic files' (default latin-1). Encodings must be ASCII-compatible.
+- ``text_fields=TI,LD,TX``: the SGML fields that make a document's text (default: every field but
+  the metadata in `METADATA_FIELDS`); title-like fields (`TITLE_FIELDS`) become `Doc.title`.
+- ``id_field=DOCID``: the field holding the document id (default ``DOCNO``).
+- ``qrels_without_queries=drop``: as for every loader.
+
+`LAYOUT` says, per campaign and language, which files make the collection. **Its file names are
+not verified against the ELRA distribution** (nobody here has it): they follow public scripts that
+others wrote against their copies of E0008 (``DocumentData/DataCollections/<Language>_data/...``,
+``Topics/topics2003/Top-fr03.txt``, ``RelAssess/2003rels/qrels_FR``, the 2000 topics as
+``TOP-E.txt`` ...), and the collection lists follow the CLEF overview papers as we remember them.
+Where a copy differs, the options above point at its files, and a missing file is reported with
+every other missing one in one error. The package ships some collections as ``.tgz`` archives:
+extract them first; plain and gzip-compressed (``*.gz``) SGML files are read as they are, and
+DTDs, archives and READMEs that a glob matches are skipped (`SKIPPED_FILES`).
+
+Documents are SGML, ``<DOC><DOCNO>id</DOCNO> ... </DOC>``, read by a streaming scanner one
+document at a time (files run to hundreds of megabytes). Nested markup inside a field (``<P>``) is
+dropped, SGML/HTML entities are decoded, whitespace is collapsed. Topics are ``<top>`` blocks with
+``<num>`` and language-prefixed fields (``<EN-title>``, ``<FR-desc>``; any prefix of one to three
+letters is accepted, as the 2000 files are said to use ``<E-title>``), closing tags optional. Qrels are TREC ``topic iteration docno relevance`` lines. Topic numbers
+are normalised the same way in topics and qrels (`normalize_topic_id`): ``C041``, ``41`` and
+``10.2452/41-AH`` are all ``41``.
+
+There was no English monolingual task in 2000-2003: English documents were the target of the
+bilingual tasks, and the English qrels here are those (``biling_qrels``, ``qrels_bilingual``,
+``qrels_EN``). A multilingual id's qrels are the union of its document languages' qrels unless
+``qrels=`` names the official multilingual file.
+
+The fingerprint hashes the names (relative to ``root``) and sizes of the document files plus the
+full bytes of the topic and qrels files: hashing gigabytes of SGML on every load is too slow, so an
+edit to a document file that keeps its size is not seen.
+"""
+
+from __future__ import annotations
+
+import codecs
+import fnmatch
+import glob
+import gzip
+import html
+import json
+import os
+import re
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query, sha256_file
+from harness.data.registry import loader
+from harness.languages import UnsupportedLanguage, language
+
+# --------------------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One newspaper or agency's documents: a glob relative to the root, and their encoding."""
+
+    name: str
+    pattern: str
+    encoding: str = "latin-1"
+    reported_docs: int | None = None
+    """Document count as the CLEF overviews report it, from memory (unverified; not checked on load)."""
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """One CLEF year: topics per topic language, collections and qrels per document language."""
+
+    topics: Mapping[str, str]
+    docs: Mapping[str, tuple[Collection, ...]]
+    qrels: Mapping[str, str]
+    multilingual: tuple[str, ...]
+    """Document languages of the year's multilingual task (the default ``doc_langs``)."""
+
+
+_DATA = "DocumentData/DataCollections"
+
+LA_TIMES_94 = Collection("Los Angeles Times 1994", f"{_DATA}/English_data/la[0-9]*", reported_docs=113_005)
+GLASGOW_HERALD_95 = Collection("Glasgow Herald 1995", f"{_DATA}/English_data/GlasgowHerald95/**/*",
+                               reported_docs=56_472)
+LE_MONDE_94 = Collection("Le Monde 1994", f"{_DATA}/French_data/new_docno/**/*", reported_docs=44_013)
+SDA_FRENCH_94 = Collection("SDA/ATS French 1994", f"{_DATA}/French_data/sda_french/**/*", reported_docs=43_178)
+SDA_FRENCH_95 = Collection("SDA/ATS French 1995", f"{_DATA}/French_data/ats95/**/*", reported_docs=42_615)
+FRANKFURTER_RUNDSCHAU_94 = Collection("Frankfurter Rundschau 1994", f"{_DATA}/German_data/fr_rundschau/**/*",
+                                      reported_docs=139_715)
+DER_SPIEGEL_94_95 = Collection("Der Spiegel 1994/1995", f"{_DATA}/German_data/der_spiegel/**/*", reported_docs=13_979)
+SDA_GERMAN_94 = Collection("SDA German 1994", f"{_DATA}/German_data/sda_german/**/*", reported_docs=71_677)
+SDA_GERMAN_95 = Collection("SDA German 1995", f"{_DATA}/German_data/sda95/**/*", reported_docs=69_438)
+LA_STAMPA_94 = Collection("La Stampa 1994", f"{_DATA}/Italian_data/la_stampa/**/*", reported_docs=58_051)
+SDA_ITALIAN_94 = Collection("SDA/AGZ Italian 1994", f"{_DATA}/Italian_data/sda_italian/**/*", reported_docs=50_527)
+SDA_ITALIAN_95 = Collection("SDA/AGZ Italian 1995", f"{_DATA}/Italian_data/agz95/**/*", reported_docs=48_980)
+EFE_94 = Collection("EFE 1994", f"{_DATA}/Spanish_data/efe/**/*", reported_docs=215_738)
+EFE_95 = Collection("EFE 1995", f"{_DATA}/Spanish_data/efe95/**/*", reported_docs=238_307)
+# Le Monde 1995 belongs to the CLEF 2004+ collections, not to 2000-2003.
+
+LAYOUT: dict[int, Campaign] = {
+    # 2000: English, French, German, Italian documents (no SDA yet); topics also in Spanish.
+    2000: Campaign(
+        topics={"en": "Topics/topics2000/TOP-E.txt", "fr": "Topics/topics2000/TOP-F.txt",
+                "de": "Topics/topics2000/TOP-G.txt", "it": "Topics/topics2000/TOP-I.txt",
+                "es": "Topics/topics2000/TOP-SP.txt"},
+        docs={"en": (LA_TIMES_94,), "fr": (LE_MONDE_94,),
+              "de": (FRANKFURTER_RUNDSCHAU_94, DER_SPIEGEL_94_95), "it": (LA_STAMPA_94,)},
+        qrels={"en": "RelAssess/2000rels/biling_qrels", "fr": "RelAssess/2000rels/french_qrels",
+               "de": "RelAssess/2000rels/german_qrels", "it": "RelAssess/2000rels/italian_qrels"},
+        multilingual=("de", "en", "fr", "it"),
+    ),
+    # 2001: SDA 1994 (French, German, Italian) and EFE 1994 (Spanish) added.
+    2001: Campaign(
+        topics={"en": "Topics/topics2001/Top-en01.txt", "fr": "Topics/topics2001/Top-fr01.txt",
+                "de": "Topics/topics2001/Top-de01.txt", "it": "Topics/topics2001/Top-it01.txt",
+                "es": "Topics/topics2001/Top-es01.txt"},
+        docs={"en": (LA_TIMES_94,), "fr": (LE_MONDE_94, SDA_FRENCH_94),
+              "de": (FRANKFURTER_RUNDSCHAU_94, DER_SPIEGEL_94_95, SDA_GERMAN_94),
+              "it": (LA_STAMPA_94, SDA_ITALIAN_94), "es": (EFE_94,)},
+        qrels={"en": "RelAssess/2001rels/qrels_bilingual", "fr": "RelAssess/2001rels/qrels_french",
+               "de": "RelAssess/2001rels/qrels_german", "it": "RelAssess/2001rels/qrels_italian",
+               "es": "RelAssess/2001rels/qrels_spanish"},
+        multilingual=("de", "en", "es", "fr", "it"),
+    ),
+    # 2002: the 2001 collections.
+    2002: Campaign(
+        topics={"en": "Topics/topics2002/Top-en02.txt", "fr": "Topics/topics2002/Top-fr02.txt",
+                "de": "Topics/topics2002/Top-de02.txt", "it": "Topics/topics2002/Top-it02.txt",
+                "es": "Topics/topics2002/Top-es02.txt"},
+        docs={"en": (LA_TIMES_94,), "fr": (LE_MONDE_94, SDA_FRENCH_94),
+              "de": (FRANKFURTER_RUNDSCHAU_94, DER_SPIEGEL_94_95, SDA_GERMAN_94),
+              "it": (LA_STAMPA_94, SDA_ITALIAN_94), "es": (EFE_94,)},
+        qrels={"en": "RelAssess/2002rels/qrels_EN", "fr": "RelAssess/2002rels/qrels_FR",
+               "de": "RelAssess/2002rels/qrels_DE", "it": "RelAssess/2002rels/qrels_IT",
+               "es": "RelAssess/2002rels/qrels_ES"},
+        multilingual=("de", "en", "es", "fr", "it"),
+    ),
+    # 2003: 1995 data added (Glasgow Herald, SDA 1995, EFE 1995); Multilingual-4 = de en es fr.
+    2003: Campaign(
+        topics={"en": "Topics/topics2003/Top-en03.txt", "fr": "Topics/topics2003/Top-fr03.txt",
+                "de": "Topics/topics2003/Top-de03.txt", "it": "Topics/topics2003/Top-it03.txt",
+                "es": "Topics/topics2003/Top-es03.txt"},
+        docs={"en": (LA_TIMES_94, GLASGOW_HERALD_95), "fr": (LE_MONDE_94, SDA_FRENCH_94, SDA_FRENCH_95),
+              "de": (FRANKFURTER_RUNDSCHAU_94, DER_SPIEGEL_94_95, SDA_GERMAN_94, SDA_GERMAN_95),
+              "it": (LA_STAMPA_94, SDA_ITALIAN_94, SDA_ITALIAN_95), "es": (EFE_94, EFE_95)},
+        qrels={"en": "RelAssess/2003rels/qrels_EN", "fr": "RelAssess/2003rels/qrels_FR",
+               "de": "RelAssess/2003rels/qrels_DE", "it": "RelAssess/2003rels/qrels_IT",
+               "es": "RelAssess/2003rels/qrels_ES"},
+        multilingual=("de", "en", "es", "fr"),
+    ),
+}
+
+SKIPPED_FILES = ("*.dtd", "*.tgz", "*.tar", "*.tar.gz", "*.zip", "README*", "readme*", ".*")
+"""Names a collection glob may match that are not SGML documents (DTDs, archives, notes)."""
+
+METADATA_FIELDS = frozenset({
+    "DOCNO", "DOCID", "DATE", "DAT", "NO", "ED", "EDITION", "PG", "PAGE", "LENGTH", "RECORDNO",
+    "SECTION", "TYPE", "ID", "NUM", "FILE", "DATELINE",
+})
+"""SGML fields that are not text: left out of a document's text unless ``text_fields`` names them."""
+
+TITLE_FIELDS = frozenset({"TITLE", "HEADLINE", "HEADER", "HL", "TI"})
+"""Fields that become `Doc.title` (the rest of the chosen fields become `Doc.text`)."""
+
+TOPIC_FIELDS = ("title", "desc", "narr")
+
+OPTIONS = frozenset({
+    "root", "query_lang", "doc_langs", "fields", "docs", "topics", "qrels", "encoding", "topics_encoding",
+    "text_fields", "id_field", "qrels_without_queries",
+})
+
+_TOPIC_NUMBER = re.compile(r"\d+")
+
+
+def normalize_topic_id(raw: str) -> str | None:
+    """The bare topic number, as the qrels write it: ``C141``, ``141``, ``10.2452/141-AH`` → ``141``.
+
+    The part after the last ``/`` (a DOI prefix) is dropped, then the first run of digits is the
+    number, without leading zeros (``C041`` → ``41``). ``None`` where there is no number.
+    """
+    match = _TOPIC_NUMBER.search(raw.strip().rsplit("/", 1)[-1])
+    return str(int(match.group())) if match else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Readers
+# --------------------------------------------------------------------------------------------------
+
+_DOC_OPEN = re.compile(r"<DOC(?:\s[^>]*)?>", re.IGNORECASE)
+_DOC_CLOSE = re.compile(r"</DOC\s*>", re.IGNORECASE)
+_FIELD_OPEN = re.compile(r"<([A-Za-z][\w.\-]*)(?:\s[^>]*)?>")
+_CLOSE_TAGS: dict[str, re.Pattern[str]] = {}
+_MARKUP = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
+
+
+def _clean(markup: str) -> str:
+    """Text of an SGML fragment: inner tags dropped, entities decoded, whitespace collapsed."""
+    return " ".join(html.unescape(_MARKUP.sub(" ", markup)).split())
+
+
+def _close_tag(name: str) -> re.Pattern[str]:
+    if name not in _CLOSE_TAGS:
+        _CLOSE_TAGS[name] = re.compile(rf"</{re.escape(name)}\s*>", re.IGNORECASE)
+    return _CLOSE_TAGS[name]
+
+
+def _fields(body: str) -> list[tuple[str, str]]:
+    """(upper-case name, raw content) of each top-level element; unclosed tags are skipped."""
+    fields, pos = [], 0
+    while match := _FIELD_OPEN.search(body, pos):
+        close = _close_tag(match.group(1)).search(body, match.end())
+        if close is None:
+            pos = match.end()
+            continue
+        fields.append((match.group(1).upper(), body[match.end():close.start()]))
+        pos = close.end()
+    return fields
+
+
+_CHUNK = 1 << 22
+
+
+def _chunks(path: Path, encoding: str) -> Iterator[str]:
+    """A plain or gzip file's text in pieces of whole lines; bytes not in ``encoding`` name their offset.
+
+    Each piece is decoded on its own, which is exact for the ASCII-compatible encodings the loader
+    accepts (a newline byte is never part of a multi-byte character in them).
+    """
+    compressed = path.name.endswith(".gz")
+    offset, line, rest = 0, 1, b""
+    try:
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
+            while True:
+                block = f.read(_CHUNK)
+                data = rest + block
+                cut = data.rfind(b"\n") + 1 if block else len(data)
+                if not cut:
+                    if not data:
+                        return
+                    rest = data  # no line end yet: read on
+                    continue
+                data, rest = data[:cut], data[cut:]
+                try:
+                    text = data.decode(encoding)
+                except UnicodeDecodeError as e:
+                    where = "uncompressed byte offset" if compressed else "byte offset"
+                    bad_line = line + data.count(b"\n", 0, e.start)
+                    raise DataError(
+                        f"{path}:{bad_line}: not valid {encoding} at {where} "
+                        f"{offset + e.start} (bytes {data[e.start:e.end]!r}); if the file is in another encoding, "
+                        f"say so with encoding=<codec> (topics_encoding= for topic files)"
+                    ) from None
+                offset, line = offset + len(data), line + data.count(b"\n")
+                yield text
+                if not block:
+                    return
+    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: not a readable gzip file ({e})") from None
+
+
+def read_sgml_docs(path: Path, encoding: str, id_field: str = "DOCNO",
+                   text_fields: frozenset[str] | None = None) -> Iterator[tuple[int, str, str, str]]:
+    """(line of ``<DOC>``, doc id, title, text) for each document of one SGML file, streamed.
+
+    The file is read in large pieces; text outside ``<DOC>`` elements is skipped.
+    """
+    buf, pos, line = "", 0, 1  # line: the line number at buf[pos]
+    resume = 0  # where in buf the search for the current document's end goes on
+    for chunk in _chunks(path, encoding):
+        buf, pos = buf[pos:] + chunk, 0
+        while opening := _DOC_OPEN.search(buf, pos):
+            line += buf.count("\n", pos, opening.start())
+            pos = opening.start()
+            ahead = max(opening.end(), resume)
+            nested = _DOC_OPEN.search(buf, ahead)
+            closing = _DOC_CLOSE.search(buf, ahead, nested.start() if nested else len(buf))
+            if closing is None:
+                if nested:
+                    inner = line + buf.count("\n", pos, nested.start())
+                    raise DataError(f"{path}:{inner}: <DOC> inside the <DOC> opened at line {line} (missing </DOC>?)")
+                resume = max(len(buf) - pos - 16, 0)  # the document goes on in the next piece
+                break
+            resume = 0
+            yield (line, *_document(path, line, buf[opening.end():closing.start()], id_field, text_fields))
+            line += buf.count("\n", pos, closing.end())
+            pos = closing.end()
+        else:
+            line += buf.count("\n", pos)
+            pos = len(buf)
+    if pos < len(buf):
+        raise DataError(f"{path}:{line}: <DOC> is never closed")
+
+
+def _document(path: Path, line: int, body: str, id_field: str,
+              text_fields: frozenset[str] | None) -> tuple[str, str, str]:
+    fields = _fields(body)
+    doc_id = next((" ".join(value.split()) for name, value in fields if name == id_field), "")
+    if not doc_id:
+        raise DataError(f"{path}:{line}: <DOC> without a <{id_field}> (have {sorted({n for n, _ in fields})})")
+    chosen = [(name, _clean(value)) for name, value in fields
+              if (name in text_fields if text_fields is not None else name not in METADATA_FIELDS)]
+    title = " ".join(text for name, text in chosen if name in TITLE_FIELDS and text)
+    text = "\n".join(text for name, text in chosen if name not in TITLE_FIELDS and text)
+    return doc_id, title, text
+
+
+_TOP = re.compile(r"<top>(.*?)</top>", re.IGNORECASE | re.DOTALL)
+_NUM = re.compile(r"<num>([^<]*)", re.IGNORECASE)
+_TOPIC_TAG = re.compile(r"<\s*(/)?\s*(?:[A-Za-z]{1,3}-)?(title|desc|narr)\s*>$", re.IGNORECASE)
+
+
+def read_topics(path: Path, encoding: str, fields: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(normalised topic id, query text) per ``<top>``; the text joins ``fields`` with spaces."""
+    text = "".join(_chunks(path, encoding))
+    topics = []
+    for block in _TOP.finditer(text):
+        line = text.count("\n", 0, block.start()) + 1
+        num = _NUM.search(block.group(1))
+        qid = normalize_topic_id(num.group(1)) if num else None
+        if qid is None:
+            raise DataError(f"{path}:{line}: topic without a <num> topic number")
+        parts: dict[str, list[str]] = {}
+        current = None
+        for piece in re.split(r"(<[^>]*>)", block.group(1)):
+            if piece.startswith("<"):
+                tag = _TOPIC_TAG.match(piece)
+                current = tag.group(2).lower() if tag and not tag.group(1) else None
+            elif current is not None:
+                parts.setdefault(current, []).append(piece)
+        values = []
+        for field in fields:
+            value = _clean("".join(parts.get(field, [])))
+            if not value:
+                raise DataError(f"{path}:{line}: topic {qid} has no <{field}> text (fields={','.join(fields)})")
+            values.append(value)
+        topics.append((qid, " ".join(values)))
+    if not topics:
+        raise DataError(f"{path}: no <top> topics found")
+    return topics
+
+
+def read_qrels(path: Path, qrels: Qrels) -> None:
+    """Add a TREC qrels file's judgements to ``qrels``; a conflicting repeat is an error."""
+    for lineno, line in enumerate("".join(_chunks(path, "latin-1")).split("\n"), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 4:
+            raise DataError(
+                f"{path}:{lineno}: expected 4 columns 'topic iteration docno relevance', got {len(parts)}: {line.strip()!r}"
+            )
+        qid = normalize_topic_id(parts[0])
+        if qid is None:
+            raise DataError(f"{path}:{lineno}: no topic number in {parts[0]!r}")
+        try:
+            rel = int(parts[3])
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: relevance must be an integer, got {parts[3]!r}") from None
+        judged = qrels.setdefault(qid, {})
+        if judged.get(parts[2], rel) != rel:
+            raise DataError(f"{path}:{lineno}: topic {qid} judges {parts[2]} {rel}, earlier {judged[parts[2]]}")
+        judged[parts[2]] = rel
+
+
+# --------------------------------------------------------------------------------------------------
+# The dataset
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Part:
+    """One collection of the dataset with the files its glob matched."""
+
+    lang: str
+    collection: Collection
+    files: tuple[Path, ...]
+
+
+@dataclass
+class ClefDataset(Dataset):
+    root: Path = Path(".")
+    parts: tuple[Part, ...] = ()
+    query_lang: str = "en"
+    topic_files: tuple[Path, ...] = ()
+    qrels_files: tuple[Path, ...] = ()
+    fields: tuple[str, ...] = ("title",)
+    topics_encoding: str = "latin-1"
+    text_fields: frozenset[str] | None = None
+    id_field: str = "DOCNO"
+
+    def _read_docs(self) -> Iterator[Located]:
+        for part in self.parts:
+            found = 0
+            for path in part.files:
+                for line, doc_id, title, text in read_sgml_docs(path, part.collection.encoding, self.id_field,
+                                                                self.text_fields):
+                    found += 1
+                    yield Located(Doc(doc_id, text, part.lang, title), f"{path}:{line}")
+            if not found:
+                raise DataError(
+                    f"{self.dataset_id}: {part.collection.name}: {len(part.files)} files match "
+                    f"{part.collection.pattern} but none holds a <DOC>; point docs= at the SGML files"
+                )
+
+    def _read_queries(self) -> list[Query]:
+        return [Query(qid, text, self.query_lang)
+                for path in self.topic_files for qid, text in read_topics(path, self.topics_encoding, self.fields)]
+
+    def _read_qrels(self) -> Qrels:
+        qrels: Qrels = {}
+        for path in self.qrels_files:
+            read_qrels(path, qrels)
+        return qrels
+
+    def _name(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
+
+    def _content_identity(self):
+        settings = {
+            "collections": [[p.lang, p.collection.name, p.collection.pattern, p.collection.encoding] for p in self.parts],
+            "query_lang": self.query_lang, "fields": self.fields, "topics_encoding": self.topics_encoding,
+            "text_fields": sorted(self.text_fields) if self.text_fields is not None else None,
+            "id_field": self.id_field, "metadata_fields": sorted(METADATA_FIELDS), "title_fields": sorted(TITLE_FIELDS),
+        }
+        yield json.dumps(settings, sort_keys=True).encode()
+        for part in self.parts:
+            for path in part.files:
+                yield f"doc\t{self._name(path)}\t{path.stat().st_size}\n".encode()
+        for kind, paths in (("topics", self.topic_files), ("qrels", self.qrels_files)):
+            for path in paths:
+                yield f"{kind}\t{self._name(path)}\n".encode()
+                yield sha256_file(path)
+
+    @property
+    def doc_languages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(part.lang for part in self.parts))
+
+
+# --------------------------------------------------------------------------------------------------
+# The loader
+# --------------------------------------------------------------------------------------------------
+
+_PATH = re.compile(r"(\d{4})(?:-(\d{4}))?/([A-Za-z-]+)")
+
+
+def _expand(value: str) -> str:
+    return os.path.expanduser(os.path.expandvars(value))
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _iso(dataset_id: str, code: str) -> str:
+    try:
+        return language(code).iso
+    except UnsupportedLanguage as e:
+        raise DataError(f"{dataset_id}: {e}") from None
+
+
+def _check_encoding(dataset_id: str, option: str, encoding: str) -> str:
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise DataError(f"{dataset_id}: unknown encoding {option}={encoding!r}") from None
+    if "<DOC>\n".encode(encoding, errors="replace") != b"<DOC>\n":
+        raise DataError(f"{dataset_id}: {option}={encoding!r} is not ASCII-compatible; the SGML reader needs one that is")
+    return encoding
+
+
+def _matches(root: Path, pattern: str) -> tuple[Path, ...]:
+    """Regular files the glob matches (relative to ``root`` unless absolute), sorted, non-documents skipped."""
+    found = glob.glob(os.path.join(glob.escape(str(root)), _expand(pattern)), recursive=True)
+    return tuple(sorted(
+        Path(p) for p in found
+        if os.path.isfile(p) and not any(fnmatch.fnmatchcase(os.path.basename(p), skip) for skip in SKIPPED_FILES)
+    ))
+
+
+def _years(dataset_id: str, first: str, last: str | None) -> list[int]:
+    years = list(range(int(first), int(last or first) + 1))
+    unknown = [y for y in years if y not in LAYOUT]
+    if not years or unknown:
+        raise DataError(f"{dataset_id}: CLEF years are {min(LAYOUT)}-{max(LAYOUT)}, got {first}{'-' + last if last else ''}")
+    return years
+
+
+def _languages(dataset_id: str, path: str, target: str, years: list[int],
+               options: dict[str, str]) -> tuple[list[str], str]:
+    """(document languages, query language) of an id."""
+    if target != "multi":
+        if "doc_langs" in options:
+            raise DataError(f"{dataset_id}: doc_langs is for clef:{path.split('/')[0]}/multi; "
+                            f"{target!r} names the one document language")
+        doc_langs = [_iso(dataset_id, target)]
+        return doc_langs, _iso(dataset_id, options.get("query_lang", doc_langs[0]))
+    if "doc_langs" in options:
+        doc_langs = list(dict.fromkeys(_iso(dataset_id, c) for c in _split(options["doc_langs"])))
+    elif len(years) == 1:
+        doc_langs = list(LAYOUT[years[0]].multilingual)
+    else:
+        raise DataError(f"{dataset_id}: a range of years has no one multilingual task; add &doc_langs=")
+    if not doc_langs:
+        raise DataError(f"{dataset_id}: doc_langs is empty")
+    return doc_langs, _iso(dataset_id, options.get("query_lang", "en"))
+
+
+def _docs_overrides(dataset_id: str, doc_langs: list[str], options: dict[str, str]) -> dict[str, str | None]:
+    """Per document language, the ``docs=``/``docs_<lang>=`` globs that replace the table's, if any."""
+    if options.get("docs") and len(doc_langs) > 1:
+        raise DataError(f"{dataset_id}: docs= sets one language's files; use docs_<lang>= for {','.join(doc_langs)}")
+    stray = sorted(k for k in options if k.startswith("docs_") and k[len("docs_"):] not in doc_langs)
+    if stray:
+        raise DataError(f"{dataset_id}: {', '.join(stray)} name languages that are not among the documents "
+                        f"({','.join(doc_langs)})")
+    return {lang: options.get(f"docs_{lang}") or (options.get("docs") if len(doc_langs) == 1 else None)
+            for lang in doc_langs}
+
+
+def _check_available(dataset_id: str, years: list[int], doc_langs: list[str], query_lang: str,
+                     docs: dict[str, str | None], options: dict[str, str]) -> None:
+    """The table has what the id asks for, in every year, unless an option names the files."""
+    absent = []
+    for year in years:
+        campaign = LAYOUT[year]
+        absent += [f"CLEF {year} has no {language(lang).name} documents (it has {' '.join(sorted(campaign.docs))})"
+                   for lang in doc_langs if lang not in campaign.docs and not docs[lang]]
+        absent += [f"CLEF {year} has no {language(lang).name} qrels" for lang in doc_langs
+                   if lang not in campaign.qrels and not options.get("qrels") and (lang in campaign.docs or docs[lang])]
+        if query_lang not in campaign.topics and not options.get("topics"):
+            absent.append(f"CLEF {year} has no {language(query_lang).name} topics")
+    if absent:
+        raise DataError(f"{dataset_id}: {'; '.join(absent)}; choose other years or languages, or name the files")
+
+
+def _expected(years: list[int], doc_langs: list[str], query_lang: str, docs: dict[str, str | None],
+              options: dict[str, str]) -> tuple[list[tuple[str, Collection]], list[tuple[str, str]], list[tuple[str, str]]]:
+    """(language, collection) pairs, and labelled topic and qrels paths, from the table or the options."""
+    encoding = options.get("encoding")
+    collections = []
+    for lang in doc_langs:
+        if docs[lang]:
+            chosen = [Collection(f"docs= for {lang}", pattern) for pattern in _split(docs[lang])]
+        else:
+            chosen = list(dict.fromkeys(c for year in years for c in LAYOUT[year].docs[lang]))
+        collections += [(lang, replace(c, encoding=encoding) if encoding else c) for c in chosen]
+    if options.get("topics"):
+        topics = [("topics", p) for p in _split(options["topics"])]
+    else:
+        topics = [(f"topics {year} {query_lang}", LAYOUT[year].topics[query_lang]) for year in years]
+    if options.get("qrels"):
+        qrels = [("qrels", p) for p in _split(options["qrels"])]
+    else:
+        qrels = [(f"qrels {year} {lang}", LAYOUT[year].qrels[lang]) for year in years for lang in doc_langs]
+    return collections, topics, qrels
+
+
+@loader("clef", "clef:YEAR[-YEAR]/LANG|multi?root=DIR[&query_lang=L&doc_langs=de,en&fields=title,desc"
+                "&docs=GLOB&topics=PATH&qrels=PATH&encoding=E]  CLEF 2000-2003 from local ELRA E0008 files")
+def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDataset:
+    unknown = sorted(k for k in options if k not in OPTIONS and not re.fullmatch(r"docs_[a-z]{2}", k))
+    if unknown:
+        raise DataError(f"{dataset_id}: unknown option(s) {unknown}; known: {', '.join(sorted(OPTIONS))}, docs_<lang>")
+    match = _PATH.fullmatch(path)
+    if not match:
+        raise DataError(f"{dataset_id}: expected clef:YEAR/LANG or clef:YEAR-YEAR/multi (e.g. clef:2003/fr), got {path!r}")
+    years = _years(dataset_id, match.group(1), match.group(2))
+    if not options.get("root"):
+        raise DataError(f"{dataset_id}: CLEF files are local; add ?root=<folder of the unpacked ELRA E0008 package>")
+    root = Path(_expand(options["root"]))
+    doc_langs, query_lang = _languages(dataset_id, path, match.group(3).lower(), years, options)
+    docs = _docs_overrides(dataset_id, doc_langs, options)
+    _check_available(dataset_id, years, doc_langs, query_lang, docs, options)
+    if options.get("encoding"):
+        _check_encoding(dataset_id, "encoding", options["encoding"])
+    topics_encoding = _check_encoding(dataset_id, "topics_encoding", options.get("topics_encoding") or "latin-1")
+    fields = tuple(f.strip().lower() for f in _split(options.get("fields", "title")))
+    if not fields or any(f not in TOPIC_FIELDS for f in fields):
+        raise DataError(f"{dataset_id}: fields= takes a comma-separated subset of {','.join(TOPIC_FIELDS)}, "
+                        f"got {options.get('fields')!r}")
+    text_fields = frozenset(f.upper() for f in _split(options["text_fields"])) if options.get("text_fields") else None
+
+    # Every expected file is looked for before any is read, and all the missing ones are named at once.
+    collections, topic_paths, qrels_paths = _expected(years, doc_langs, query_lang, docs, options)
+    missing: list[str] = []
+    parts = []
+    for lang, collection in collections:
+        files = _matches(root, collection.pattern) if root.is_dir() else ()
+        if not files:
+            missing.append(f"documents {collection.name} ({lang}): {root / _expand(collection.pattern)} matched no file")
+        parts.append(Part(lang, collection, files))
+    resolved: dict[str, list[Path]] = {"topics": [], "qrels": []}
+    for kind, labelled in (("topics", topic_paths), ("qrels", qrels_paths)):
+        for label, rel in labelled:
+            file = root / _expand(rel)
+            if not file.is_file():
+                missing.append(f"{label}: {file} (no such file)")
+            resolved[kind].append(file)
+    if missing or not root.is_dir():
+        span = f"CLEF {years[0]}" + (f"-{years[-1]}" if len(years) > 1 else "")
+        what = (f"{span}, {'+'.join(language(lang).name for lang in doc_langs)} documents, "
+                f"{language(query_lang).name} topics")
+        head = f"root {root} is not a directory" if not root.is_dir() else f"{len(missing)} expected files are missing"
+        raise DataError(
+            f"{dataset_id}: {what}: {head}; expected:\n  " + "\n  ".join(missing)
+            + "\nThe file names come from an unverified table (harness.data.clef.LAYOUT); point at your copy's files "
+              "with docs=<glob> (docs_<lang>= in a multilingual id), topics=<path>, qrels=<path>."
+        )
+    return ClefDataset(
+        dataset_id, options, root=root, parts=tuple(parts), query_lang=query_lang,
+        topic_files=tuple(resolved["topics"]), qrels_files=tuple(resolved["qrels"]), fields=fields,
+        topics_encoding=topics_encoding, text_fields=text_fields,
+        id_field=options.get("id_field", "DOCNO").strip().upper() or "DOCNO",
+    )
