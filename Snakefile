@@ -11,7 +11,7 @@ import sys
 from functools import cache
 
 from harness.spec import load_suite as _load_suite
-from harness.system import registered_systems
+from harness.system import system_class
 from harness.paths import results_dir
 from harness.steps import suite_file
 
@@ -123,7 +123,7 @@ def system_resources(name):
 
     def resource(wc):
         suite = load_suite(wc.suite)
-        return registered_systems()[suite.system(wc.system).system].resources.get(name, 0)
+        return system_class(suite.system(wc.system).system).resources.get(name, 0)
 
     return resource
 

@@ -118,14 +118,19 @@ def shard_docs(dataset: Dataset, shard: int, shards: int) -> Iterator[Doc]:
 
 
 _SYSTEMS: dict[str, type[System]] = {}
+_PREFIXES: dict[str, type[System]] = {}
 
 
-def register_system(name: str) -> Callable[[type[System]], type[System]]:
+def register_system(name: str, prefix: bool = False) -> Callable[[type[System]], type[System]]:
+    """Register a system family under ``name``; with ``prefix``, names ``name:<model>`` build it with
+    ``params.model = <model>`` (e.g. ``st:<model id or path>``)."""
+
     def register(cls: type[System]) -> type[System]:
-        if name in _SYSTEMS:
+        table = _PREFIXES if prefix else _SYSTEMS
+        if name in table:
             raise ValueError(f"system {name!r} registered twice")
         cls.name = name
-        _SYSTEMS[name] = cls
+        table[name] = cls
         return cls
 
     return register
@@ -136,18 +141,30 @@ def _load_families() -> None:
 
 
 def registered_systems() -> dict[str, type[System]]:
+    """Every system family: plain names, and prefixes shown as ``prefix:<model>``."""
     _load_families()
-    return dict(sorted(_SYSTEMS.items()))
+    return dict(sorted({**_SYSTEMS, **{f"{p}:<model>": cls for p, cls in _PREFIXES.items()}}.items()))
+
+
+def system_class(name: str) -> type[System]:
+    """The class a system name builds: a registered name, or ``prefix:<model>``."""
+    _load_families()
+    if name in _SYSTEMS:
+        return _SYSTEMS[name]
+    prefix, sep, model = name.partition(":")
+    if sep and model and prefix in _PREFIXES:
+        return _PREFIXES[prefix]
+    raise SystemConfigError(f"unknown system {name!r}; registered: {', '.join(registered_systems())}")
 
 
 def build_system(name: str, params: dict[str, Any] | None = None) -> System:
-    """Instantiate the registered system ``name`` with ``params`` validated against its model."""
-    systems = registered_systems()
-    if name not in systems:
-        raise SystemConfigError(f"unknown system {name!r}; registered: {', '.join(systems)}")
-    cls = systems[name]
+    """Instantiate the system ``name`` with ``params`` validated against its model."""
+    cls = system_class(name)
+    params = dict(params or {})
+    if name not in _SYSTEMS:
+        params["model"] = name.partition(":")[2]
     try:
-        return cls(cls.Params(**(params or {})))
+        return cls(cls.Params(**params))
     except ValidationError as e:
         raise SystemConfigError(f"bad params for system {name!r}: {e}") from None
 

@@ -104,7 +104,8 @@ class BM25(System):
         if n_docs == 0:
             raise ValueError(f"{dataset.dataset_id} has no documents")
         args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-                "-input", str(inputs), "-index", str(out / "lucene"), "-threads", str(self.params.threads),
+                "-input", str(inputs.resolve()), "-index", str((out / "lucene").resolve()),
+                "-threads", str(self.params.threads),
                 "-pretokenized", "-storeDocvectors", "-quiet"]
         jclass("io.anserini.index.IndexCollection").main(args)
         shutil.rmtree(inputs)
@@ -114,7 +115,8 @@ class BM25(System):
     def open(self, index: Path) -> Any:
         # Anserini's SimpleSearcher, the class Pyserini's LuceneSearcher wraps: importing
         # pyserini.search.lucene would load torch and transformers (~10 s per job) for nothing.
-        searcher = jclass("io.anserini.search.SimpleSearcher")(str(index / "lucene"))
+        # absolute: the JVM resolves relative paths against the directory the process started in
+        searcher = jclass("io.anserini.search.SimpleSearcher")(str((index / "lucene").resolve()))
         searcher.set_analyzer(jclass("org.apache.lucene.analysis.core.WhitespaceAnalyzer")())
         searcher.set_bm25(float(self.params.k1), float(self.params.b))
         return searcher
