@@ -18,7 +18,8 @@ from harness.system import SystemConfigError, registered_systems
 
 def cmd_systems(args: argparse.Namespace) -> None:
     for name, cls in registered_systems().items():
-        defaults = {k: f.default for k, f in cls.Params.model_fields.items() if not f.exclude}
+        defaults = {k: (f.default if not f.is_required() else "<required>")
+                    for k, f in cls.Params.model_fields.items() if not f.exclude}
         print(f"{name:<20} {cls.description}  params={json.dumps(defaults, default=str)}")
 
 

@@ -1,0 +1,342 @@
+"""Dense single-vector retrieval: a sentence-transformers encoder and a faiss index.
+
+``st:<model>`` runs any sentence-transformers model (a Hugging Face id or a local folder); the
+Arctic-Embed 2.0 systems are the same class with other default params. Documents are encoded in
+batches of texts with *equal token length*, longest first: nothing is padded, so a document's
+vector does not depend on which documents share its batch — on CPU a sharded index holds exactly
+the vectors of an unsharded one (on GPU, kernels may still round differently per batch size).
+Vectors are optionally truncated to their first ``dim`` dimensions (Matryoshka) and L2-normalised,
+then stored in a faiss inner-product index: exact (flat), IVF, HNSW or PQ, with 8- or 4-bit scalar
+quantisation of the stored vectors. Shards keep float32 vectors and doc ids; the merge interleaves
+them back into collection order and builds the index, so sharded and unsharded indexes are equal.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from functools import lru_cache
+from itertools import groupby, islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import faiss
+import numpy as np
+from pydantic import Field, create_model, model_validator
+from tqdm import tqdm
+
+from harness.data.base import Dataset, Query
+from harness.runs import Run, make_run
+from harness.system import Params, System, register_system, shard_docs
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+ENCODE_BLOCK = 100_000
+"""Documents read, length-sorted and encoded together (bounds the texts held in memory)."""
+TOKENIZE_BLOCK = 10_000
+"""Texts tokenised at once to find their lengths (bounds the padded token tensors)."""
+ADD_BLOCK = 100_000
+"""Vectors gathered into collection order and added to the index at a time."""
+TRAIN_SAMPLE = 500_000
+"""Most vectors used to train IVF, PQ and scalar quantisers (a fixed random sample)."""
+CONFIG_BYTES = 1 << 20
+"""Files up to this size whose contents (not only size) enter the checkpoint identity."""
+
+
+class DenseParams(Params):
+    model: str = Field(description="Hugging Face model id or local sentence-transformers folder")
+    revision: str | None = Field(None, description="hub revision (commit, tag or branch) to load; recorded")
+    trust_remote_code: bool = Field(False, description="allow the checkpoint's own modelling code")
+    query_prompt: str | None = Field(None, description="text prepended to queries; None: the model's "
+                                                       "'query' prompt, if any")
+    doc_prompt: str | None = Field(None, description="text prepended to documents; None: the model's "
+                                                     "'document'/'passage'/'corpus' prompt, if any")
+    pooling: Literal["cls", "mean", "max", "lasttoken"] | None = Field(None, description="override the model's pooling")
+    max_length: int | None = Field(None, ge=1, description="token limit; None: the model's own")
+    normalize: bool = Field(True, description="L2-normalise (after truncation) so inner product is cosine")
+    dim: int | None = Field(None, ge=1, description="keep the first dim dimensions (Matryoshka); None: all")
+    quantization: Literal["none", "int8", "int4"] = Field("none", description="scalar quantisation of stored vectors")
+    index: Literal["flat", "ivf", "hnsw", "pq"] = Field("flat", description="faiss index (flat is exact)")
+    nlist: int | None = Field(None, ge=1, description="IVF lists; None: 4·√n, at least 39 vectors per list")
+    nprobe: int = Field(32, ge=1, description="IVF lists searched (retrieval only)")
+    hnsw_m: int = Field(32, ge=2, description="HNSW neighbours per node")
+    ef_construction: int = Field(200, ge=1, description="HNSW candidate list while building")
+    ef_search: int = Field(128, ge=1, description="HNSW candidate list while searching (retrieval only)")
+    pq_m: int = Field(16, ge=1, description="PQ sub-quantisers (must divide the dimension)")
+    pq_nbits: int = Field(8, ge=1, le=16, description="bits per PQ code")
+    batch_size: int = Field(64, ge=1, exclude=True, description="texts per encoder batch (does not change results)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", exclude=True,
+                                                   description="encoder device; auto: cuda when available")
+
+    @model_validator(mode="after")
+    def _pq_is_its_own_quantisation(self) -> DenseParams:
+        if self.index == "pq" and self.quantization != "none":
+            raise ValueError("index 'pq' compresses vectors itself; use quantization 'none' with it")
+        return self
+
+
+@lru_cache(maxsize=4)
+def load_model(model: str, revision: str | None, trust_remote_code: bool, device: str,
+               pooling: str | None, max_length: int | None) -> SentenceTransformer:
+    """A sentence-transformers model in eval mode, with the pooling and token limit overridden if given."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    encoder = SentenceTransformer(model, revision=revision, trust_remote_code=trust_remote_code, device=device)
+    if max_length is not None:
+        encoder.max_seq_length = max_length
+    if pooling is not None:
+        pools = [module for module in encoder if isinstance(module, Pooling)]
+        if not pools:
+            raise ValueError(f"{model} has no Pooling module whose mode could be set to {pooling!r}")
+        for module in pools:
+            module.pooling_mode = pooling
+    return encoder.eval()
+
+
+def checkpoint_identity(model: str, revision: str | None) -> str:
+    """For a local folder, a hash of its files' names and sizes and of its small files' contents
+    (configs, prompts, pooling); for a hub id, the pinned revision (``unpinned`` if none)."""
+    folder = Path(model)
+    if not folder.is_dir():
+        return f"{model}@{revision or 'unpinned'}"
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
+            continue
+        size = path.stat().st_size
+        h.update(f"{relative.as_posix()}\0{size}\0".encode())
+        if size <= CONFIG_BYTES:
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Positions grouped into batches of equal length, longest first, at most ``batch_size`` each."""
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    batches = []
+    for _, same in groupby(order, key=lengths.__getitem__):
+        same = list(same)
+        batches += [same[start : start + batch_size] for start in range(0, len(same), batch_size)]
+    return batches
+
+
+def factory_string(params: DenseParams, n: int) -> str:
+    """The faiss index factory description for ``params`` over ``n`` vectors."""
+    storage = {"none": "Flat", "int8": "SQ8", "int4": "SQ4"}[params.quantization]
+    if params.index == "flat":
+        return storage
+    if params.index == "ivf":
+        return f"IVF{params.nlist or max(1, min(round(4 * math.sqrt(n)), n // 39))},{storage}"
+    if params.index == "hnsw":
+        return f"HNSW{params.hnsw_m},{storage}"
+    return f"PQ{params.pq_m}x{params.pq_nbits}np"  # np: skip polysemous training, unused by PQ search
+
+
+def build_index(vectors: np.ndarray, params: DenseParams) -> faiss.Index:
+    """A trained, filled inner-product index over ``vectors`` (rows in collection order), on CPU."""
+    n, d = vectors.shape
+    if params.index == "pq" and d % params.pq_m:
+        raise ValueError(f"pq_m={params.pq_m} does not divide the vector dimension {d}")
+    index = faiss.index_factory(d, factory_string(params, n), faiss.METRIC_INNER_PRODUCT)
+    if params.index == "hnsw":
+        index.hnsw.efConstruction = params.ef_construction
+    work = on_gpu(index, params)
+    if not work.is_trained:
+        rows = np.arange(n)
+        if n > TRAIN_SAMPLE:
+            rows = np.sort(np.random.default_rng(0).choice(n, TRAIN_SAMPLE, replace=False))
+        work.train(np.ascontiguousarray(vectors[rows], dtype=np.float32))
+    for start in range(0, n, ADD_BLOCK):
+        work.add(np.ascontiguousarray(vectors[start : start + ADD_BLOCK], dtype=np.float32))
+    return faiss.index_gpu_to_cpu(work) if work is not index else index
+
+
+def on_gpu(index: faiss.Index, params: DenseParams) -> faiss.Index:
+    """``index`` on every GPU faiss sees when there is one and faiss supports the index there
+    (flat and IVF), else ``index`` itself."""
+    if faiss.get_num_gpus() > 0 and (params.index == "ivf" or (params.index, params.quantization) == ("flat", "none")):
+        return faiss.index_cpu_to_all_gpus(index)
+    return index
+
+
+def searchable(index: faiss.Index, params: DenseParams) -> faiss.Index:
+    """``index`` with the retrieve-time knobs (nprobe, efSearch) set, on GPU where possible."""
+    if params.index == "ivf":
+        faiss.extract_index_ivf(index).nprobe = params.nprobe
+    elif params.index == "hnsw":
+        index.hnsw.efSearch = params.ef_search
+    return on_gpu(index, params)
+
+
+class CollectionOrder:
+    """Shard vector arrays seen as one array in collection order (row p is row p // S of shard p % S),
+    sliceable and indexable by row arrays without copying everything at once."""
+
+    def __init__(self, parts: list[np.ndarray]) -> None:
+        self.parts = parts
+        self.shape = (sum(len(p) for p in parts), parts[0].shape[1])
+
+    def __getitem__(self, rows: slice | np.ndarray) -> np.ndarray:
+        positions = np.arange(*rows.indices(self.shape[0])) if isinstance(rows, slice) else rows
+        out = np.empty((len(positions), self.shape[1]), np.float32)
+        for shard, part in enumerate(self.parts):
+            mine = positions % len(self.parts) == shard
+            out[mine] = part[positions[mine] // len(self.parts)]
+        return out
+
+
+@dataclass
+class Searcher:
+    """An open index: the faiss index and the doc id of each of its rows."""
+
+    index: faiss.Index
+    ids: list[str]
+
+
+@register_system("st", prefix=True)
+class DenseSystem(System):
+    description = "dense retrieval with any sentence-transformers model (faiss: flat, IVF, HNSW, PQ; int8/int4)"
+    Params = DenseParams
+    retrieve_params = frozenset({"query_prompt", "nprobe", "ef_search"})
+    resources = {"mem_mb": 16000, "gpu": 1}
+    params: DenseParams
+
+    @property
+    def encoder(self) -> SentenceTransformer:
+        """The model, loaded on first use (and shared by systems with the same model settings)."""
+        p = self.params
+        device = p.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return load_model(p.model, p.revision, p.trust_remote_code, device, p.pooling, p.max_length)
+
+    def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
+        return {"model": self.params.model, "revision": self.params.revision,
+                "checkpoint": checkpoint_identity(self.params.model, self.params.revision)}
+
+    def prompt(self, kind: Literal["query", "document"]) -> str:
+        """The text prepended to queries or documents: the param, else the model's own prompt."""
+        given = self.params.query_prompt if kind == "query" else self.params.doc_prompt
+        if given is not None:
+            return given
+        prompts = self.encoder.prompts
+        names = ("query",) if kind == "query" else ("document", "passage", "corpus")
+        return next((prompts[name] or "" for name in names if name in prompts), "")
+
+    def encode(self, texts: list[str], kind: Literal["query", "document"], progress: bool = False) -> np.ndarray:
+        """Float32 vectors of ``texts`` (one row each), truncated to ``dim`` and normalised as the params say."""
+        encoder, prompt = self.encoder, self.prompt(kind)
+        encode = encoder.encode_query if kind == "query" else encoder.encode_document
+        width = encoder.get_embedding_dimension()
+        if self.params.dim is not None and self.params.dim > width:
+            raise ValueError(f"dim={self.params.dim} exceeds the {width} dimensions of {self.params.model}")
+        lengths = []
+        for start in range(0, len(texts), TOKENIZE_BLOCK):
+            tokens = encoder.preprocess(texts[start : start + TOKENIZE_BLOCK], prompt=prompt, task=kind)
+            lengths += tokens["attention_mask"].sum(1).tolist()
+        vectors = np.empty((len(texts), width), np.float32)
+        with tqdm(total=len(texts), desc=f"encode {kind}s", unit=kind, mininterval=2, disable=not progress) as bar:
+            for batch in length_batches(lengths, self.params.batch_size):
+                vectors[batch] = encode([texts[i] for i in batch], prompt=prompt, batch_size=len(batch),
+                                        convert_to_numpy=True, show_progress_bar=False)
+                bar.update(len(batch))
+        return self.finish(vectors)
+
+    def finish(self, vectors: np.ndarray) -> np.ndarray:
+        """Keep the first ``dim`` columns, then L2-normalise rows if ``normalize``."""
+        if self.params.dim is not None:
+            vectors = vectors[:, : self.params.dim]
+        if self.params.normalize:
+            vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
+        self.index_shard(dataset, 0, 1, out)
+        info = self.merge_shards(dataset, [out], out)
+        shutil.rmtree(out / "vectors")
+        return info
+
+    def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
+        """Encode the shard's documents into ``out/vectors``: ``vectors.npy``, ``ids.json``, ``shard.json``."""
+        folder = out / "vectors"
+        folder.mkdir(parents=True)
+        docs = shard_docs(dataset, shard, shards)
+        ids: list[str] = []
+        blocks: list[np.ndarray] = []
+        while block := list(islice(docs, ENCODE_BLOCK)):
+            ids += [doc.doc_id for doc in block]
+            blocks.append(self.encode([doc.contents for doc in block], "document", progress=True))
+        if not blocks:
+            raise ValueError(f"shard {shard} of {shards} of {dataset.dataset_id} has no documents")
+        vectors = np.concatenate(blocks)
+        np.save(folder / "vectors.npy", vectors)
+        (folder / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
+        (folder / "shard.json").write_text(json.dumps({"shard": shard, "shards": shards}), encoding="utf-8")
+        return {"documents": len(ids), "dim": int(vectors.shape[1]), "vector_bytes": int(vectors.nbytes)}
+
+    def merge_shards(self, dataset: Dataset, shard_dirs: list[Path], out: Path) -> dict[str, Any]:
+        """Interleave the shards' vectors back into collection order, build the index, write it with the ids."""
+        folders = [d / "vectors" for d in shard_dirs]
+        numbers = [json.loads((f / "shard.json").read_text(encoding="utf-8")) for f in folders]
+        shards = len(folders)
+        if sorted(n["shard"] for n in numbers) != list(range(shards)) or {n["shards"] for n in numbers} != {shards}:
+            raise ValueError(f"{dataset.dataset_id}: shard folders {[str(d) for d in shard_dirs]} are not shards "
+                             f"0..{shards - 1} of one split (found {numbers})")
+        folders = [f for _, f in sorted(zip((n["shard"] for n in numbers), folders))]
+        parts = [np.load(f / "vectors.npy", mmap_mode="r") for f in folders]
+        part_ids = [json.loads((f / "ids.json").read_text(encoding="utf-8")) for f in folders]
+        n = sum(len(p) for p in parts)
+        ids = [part_ids[p % shards][p // shards] for p in range(n)]
+        index = build_index(CollectionOrder(parts), self.params)
+        out.mkdir(parents=True, exist_ok=True)
+        faiss.write_index(index, str(out / "index.faiss"))
+        (out / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
+        return {"documents": n, "dim": int(parts[0].shape[1]), "faiss": factory_string(self.params, n),
+                "index_bytes": (out / "index.faiss").stat().st_size, "shards": shards}
+
+    def open(self, index: Path) -> Searcher:
+        ids = json.loads((index / "ids.json").read_text(encoding="utf-8"))
+        return Searcher(searchable(faiss.read_index(str(index / "index.faiss")), self.params), ids)
+
+    def encode_queries(self, queries: list[Query]) -> list[np.ndarray]:
+        return list(self.encode([q.text for q in queries], "query")) if queries else []
+
+    def search(self, searcher: Searcher, queries: list[Query], encoded: list[np.ndarray], k: int) -> Run:
+        if not queries:
+            return {}
+        scores, rows = searcher.index.search(np.ascontiguousarray(np.stack(encoded), dtype=np.float32), k)
+        return make_run({q.query_id: [(searcher.ids[r], float(s)) for r, s in zip(row, score) if r >= 0]
+                         for q, row, score in zip(queries, rows, scores, strict=True)}, depth=k)
+
+
+def preset(name: str, description: str, **defaults: Any) -> type[DenseSystem]:
+    """Register ``name`` as `DenseSystem` with other param defaults (any param can still be set)."""
+    fields = {}
+    for key, value in defaults.items():
+        field = copy.copy(DenseParams.model_fields[key])
+        field.default = value
+        fields[key] = (field.annotation, field)
+    title = "".join(part.title() for part in name.replace("-", " ").split())
+    params = create_model(f"{title}Params", __base__=DenseParams, __module__=__name__, **fields)
+    system = type(title, (DenseSystem,), {"__module__": __name__, "__doc__": description,
+                                          "description": description, "Params": params})
+    return register_system(name)(system)
+
+
+ARCTIC_M = dict(model="Snowflake/snowflake-arctic-embed-m-v2.0", trust_remote_code=True, pooling="cls",
+                query_prompt="query: ", doc_prompt="")
+ARCTIC_L = dict(model="Snowflake/snowflake-arctic-embed-l-v2.0", trust_remote_code=False, pooling="cls",
+                query_prompt="query: ", doc_prompt="")
+preset("arctic-embed-m", "Arctic-Embed 2.0 M (GTE, 768-d, CLS, 'query: ' on queries)", **ARCTIC_M)
+preset("arctic-embed-m-256", "Arctic-Embed 2.0 M truncated to 256-d (MRL)", **ARCTIC_M, dim=256)
+preset("arctic-embed-l", "Arctic-Embed 2.0 L (XLM-R, 1024-d, CLS, 'query: ' on queries)", **ARCTIC_L)
+preset("arctic-embed-l-256", "Arctic-Embed 2.0 L truncated to 256-d (MRL)", **ARCTIC_L, dim=256)
