@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LUCENE = "org.apache.lucene.analysis"
+SPACE_FREE_SCRIPTS = frozenset({"Hans", "Jpan", "Thai"})
 
 
 class UnsupportedLanguage(ValueError):
@@ -26,6 +27,11 @@ class Language:
     nllb: str | None
     lucene_analyzer: str
     analyzer_note: str = ""
+
+    @property
+    def spaced(self) -> bool:
+        """Whether words are separated by spaces (not in Chinese, Japanese, Thai)."""
+        return self.script not in SPACE_FREE_SCRIPTS
 
 
 def _lucene(package: str, cls: str) -> str:

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from harness.data.base import Dataset, Doc, Located, Qrels, Query
-from harness.data.synthetic import SPACE_FREE_SCRIPTS
 from harness.languages import language
 from harness.runs import Run, rank
 from harness.spec import PassageSpec
@@ -22,7 +21,7 @@ MARK = "#p"
 
 def units(text: str, lang: str) -> tuple[list[str], str]:
     """The text cut into counting units, and the string that joins them back."""
-    if language(lang).script in SPACE_FREE_SCRIPTS:
+    if not language(lang).spaced:
         return [c for c in text if not c.isspace()], ""
     return text.split(), " "
 

@@ -28,7 +28,6 @@ from harness.languages import language
 GENERATOR_VERSION = "1"
 BLOCK = 1024
 KEYWORDS_PER_TOPIC = 6
-SPACE_FREE_SCRIPTS = {"Hans", "Jpan", "Thai"}
 
 
 def _letters(first: int, last: int) -> list[str]:
@@ -167,7 +166,7 @@ class SyntheticCollection(Dataset):
     # -- text ---------------------------------------------------------------------------------
     def _text(self, word_ids: np.ndarray) -> str:
         script = language(self.lang).script
-        joiner = "" if script in SPACE_FREE_SCRIPTS else " "
+        joiner = " " if language(self.lang).spaced else ""
         end = _SENTENCE_END.get(script, ".")
         words = [self.vocab.word(int(w)) for w in word_ids]
         sentences = [joiner.join(words[i : i + 12]) for i in range(0, len(words), 12)]
@@ -198,7 +197,7 @@ class SyntheticCollection(Dataset):
             words = rng.choice(self.topic_keywords[topic], size=n, replace=False)
             if rng.random() < 0.5:
                 words = np.append(words, rng.choice(self.vocab_size, p=self.background))
-            joiner = "" if language(self.lang).script in SPACE_FREE_SCRIPTS else " "
+            joiner = " " if language(self.lang).spaced else ""
             queries.append(Query(f"{prefix}{j}", joiner.join(self.vocab.word(int(w)) for w in words), self.lang))
         return queries
 
