@@ -30,6 +30,7 @@ from pydantic import Field, create_model, model_validator
 from tqdm import tqdm
 
 from harness.data.base import Dataset, Query
+from harness.languages import xmod_code
 from harness.runs import Run, make_run
 from harness.system import Params, System, register_system, shard_docs
 
@@ -69,6 +70,9 @@ class DenseParams(Params):
     ef_search: int = Field(128, ge=1, description="HNSW candidate list while searching (retrieval only)")
     pq_m: int = Field(16, ge=1, description="PQ sub-quantisers (must divide the dimension)")
     pq_nbits: int = Field(8, ge=1, le=16, description="bits per PQ code")
+    route_languages: bool | None = Field(None, description="encode each text with the XMOD adapter of its own "
+                                         "language (documents: Doc.language, queries: Query.language); "
+                                         "None: whenever the backbone is XMOD")
     batch_size: int = Field(64, ge=1, exclude=True, description="texts per encoder batch (does not change results)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", exclude=True,
                                                    description="encoder device; auto: cuda when available")
@@ -232,24 +236,76 @@ class DenseSystem(System):
         names = ("query",) if kind == "query" else ("document", "passage", "corpus")
         return next((prompts[name] or "" for name in names if name in prompts), "")
 
-    def encode(self, texts: list[str], kind: Literal["query", "document"], progress: bool = False) -> np.ndarray:
-        """Float32 vectors of ``texts`` (one row each), truncated to ``dim`` and normalised as the params say."""
-        encoder, prompt = self.encoder, self.prompt(kind)
-        encode = encoder.encode_query if kind == "query" else encoder.encode_document
+    def adapters(self, languages: list[str]) -> dict[str, list[int]] | None:
+        """Positions of ``languages`` grouped by XMOD adapter code (first-seen order), when the params
+        route languages; None when they do not. Every language is checked before anything is encoded:
+        one not in the table raises `UnsupportedLanguage`, one without an adapter in the checkpoint a
+        ValueError — never the backbone's silent default (English) adapter."""
+        backbone = getattr(self.encoder[0], "auto_model", None)
+        xmod = hasattr(backbone, "set_default_language") and hasattr(backbone.config, "languages")
+        route = self.params.route_languages
+        if route is None:
+            route = xmod
+        if not route:
+            if xmod:
+                raise ValueError(f"{self.params.model} is an XMOD model: route_languages=false would encode every "
+                                 f"text with its default adapter {backbone.config.default_language!r}")
+            return None
+        if not xmod:
+            raise ValueError(f"route_languages needs an XMOD backbone; {self.params.model} has "
+                             f"{type(backbone).__name__}")
+        available = list(backbone.config.languages)
+        groups: dict[str, list[int]] = {}
+        for position, lang in enumerate(languages):
+            code = xmod_code(lang)
+            if code not in available:
+                raise ValueError(f"language {lang!r} (XMOD adapter {code!r}) has no adapter in {self.params.model}; "
+                                 f"its languages: {', '.join(available)}")
+            groups.setdefault(code, []).append(position)
+        return groups
+
+    def encode(self, texts: list[str], kind: Literal["query", "document"], progress: bool = False,
+               languages: list[str] | None = None) -> np.ndarray:
+        """Float32 vectors of ``texts`` (one row each), truncated to ``dim`` and normalised as the params say.
+        ``languages`` (one per text) pick each text's XMOD adapter when languages are routed."""
+        encoder = self.encoder
         width = encoder.get_embedding_dimension()
         if self.params.dim is not None and self.params.dim > width:
             raise ValueError(f"dim={self.params.dim} exceeds the {width} dimensions of {self.params.model}")
+        if languages is not None and len(languages) != len(texts):
+            raise ValueError(f"{len(languages)} languages for {len(texts)} texts")
+        groups = self.adapters(languages if languages is not None else [])
+        if groups is not None and languages is None and texts:
+            raise ValueError(f"{self.params.model} routes languages: encode needs each text's language")
+        vectors = np.empty((len(texts), width), np.float32)
+        with tqdm(total=len(texts), desc=f"encode {kind}s", unit=kind, mininterval=2, disable=not progress) as bar:
+            if groups is None:
+                self.encode_into(vectors, texts, kind, bar)
+                return self.finish(vectors)
+            backbone = encoder[0].auto_model
+            default = backbone.config.default_language
+            try:
+                for code, positions in groups.items():
+                    backbone.set_default_language(code)
+                    part = np.empty((len(positions), width), np.float32)
+                    self.encode_into(part, [texts[i] for i in positions], kind, bar)
+                    vectors[positions] = part
+            finally:
+                backbone.config.default_language = default
+        return self.finish(vectors)
+
+    def encode_into(self, vectors: np.ndarray, texts: list[str], kind: Literal["query", "document"], bar: tqdm) -> None:
+        """Fill ``vectors`` with the raw encodings of ``texts``, in batches of equal token length."""
+        encoder, prompt = self.encoder, self.prompt(kind)
+        encode = encoder.encode_query if kind == "query" else encoder.encode_document
         lengths = []
         for start in range(0, len(texts), TOKENIZE_BLOCK):
             tokens = encoder.preprocess(texts[start : start + TOKENIZE_BLOCK], prompt=prompt, task=kind)
             lengths += tokens["attention_mask"].sum(1).tolist()
-        vectors = np.empty((len(texts), width), np.float32)
-        with tqdm(total=len(texts), desc=f"encode {kind}s", unit=kind, mininterval=2, disable=not progress) as bar:
-            for batch in length_batches(lengths, self.params.batch_size):
-                vectors[batch] = encode([texts[i] for i in batch], prompt=prompt, batch_size=len(batch),
-                                        convert_to_numpy=True, show_progress_bar=False)
-                bar.update(len(batch))
-        return self.finish(vectors)
+        for batch in length_batches(lengths, self.params.batch_size):
+            vectors[batch] = encode([texts[i] for i in batch], prompt=prompt, batch_size=len(batch),
+                                    convert_to_numpy=True, show_progress_bar=False)
+            bar.update(len(batch))
 
     def finish(self, vectors: np.ndarray) -> np.ndarray:
         """Keep the first ``dim`` columns, then L2-normalise rows if ``normalize``."""
@@ -274,7 +330,8 @@ class DenseSystem(System):
         blocks: list[np.ndarray] = []
         while block := list(islice(docs, ENCODE_BLOCK)):
             ids += [doc.doc_id for doc in block]
-            blocks.append(self.encode([doc.contents for doc in block], "document", progress=True))
+            blocks.append(self.encode([doc.contents for doc in block], "document", progress=True,
+                                      languages=[doc.language for doc in block]))
         if not blocks:
             raise ValueError(f"shard {shard} of {shards} of {dataset.dataset_id} has no documents")
         vectors = np.concatenate(blocks)
@@ -308,7 +365,9 @@ class DenseSystem(System):
         return Searcher(searchable(faiss.read_index(str(index / "index.faiss")), self.params), ids)
 
     def encode_queries(self, queries: list[Query]) -> list[np.ndarray]:
-        return list(self.encode([q.text for q in queries], "query")) if queries else []
+        if not queries:
+            return []
+        return list(self.encode([q.text for q in queries], "query", languages=[q.language for q in queries]))
 
     def search(self, searcher: Searcher, queries: list[Query], encoded: list[np.ndarray], k: int) -> Run:
         if not queries:
@@ -340,3 +399,6 @@ preset("arctic-embed-m", "Arctic-Embed 2.0 M (GTE, 768-d, CLS, 'query: ' on quer
 preset("arctic-embed-m-256", "Arctic-Embed 2.0 M truncated to 256-d (MRL)", **ARCTIC_M, dim=256)
 preset("arctic-embed-l", "Arctic-Embed 2.0 L (XLM-R, 1024-d, CLS, 'query: ' on queries)", **ARCTIC_L)
 preset("arctic-embed-l-256", "Arctic-Embed 2.0 L truncated to 256-d (MRL)", **ARCTIC_L, dim=256)
+preset("dpr-xm", "DPR-XM (XMOD, 768-d, mean pooling, no prompts, max 128 tokens; each document and query "
+       "through its own language's adapter)", model="antoinelouis/dpr-xm", pooling="mean", query_prompt="",
+       doc_prompt="", max_length=128, normalize=True, route_languages=True)
