@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import inspect
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -80,9 +81,18 @@ class System(ABC):
     def train(self, data: Dataset, out: Path) -> Path:
         raise NotImplementedError(f"system {self.name!r} has no training recipe")
 
-    @abstractmethod
+    shard_folder: ClassVar[str] = "shard"
+    """Where `index_shard` writes inside its output folder; `index` removes it after merging."""
+
     def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
-        """Build the index into ``out``; return facts about it (sizes, counts)."""
+        """Build the index into ``out``; return facts about it (sizes, counts).
+
+        By default one shard holding every document, merged: the same path a sharded build takes.
+        """
+        self.index_shard(dataset, 0, 1, out)
+        info = self.merge_shards(dataset, [out], out)
+        shutil.rmtree(out / self.shard_folder)
+        return info
 
     def open(self, index: Path) -> Any:
         """Load what searching needs from ``index`` (a searcher, vectors), once per session."""

@@ -64,16 +64,11 @@ class BM25(System):
     Params = BM25Params
     retrieve_params = frozenset({"k1", "b"})
     code_modules = ("systems.lucene",)
+    shard_folder = "terms"
 
     def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
         return {"analyzers": {lang: lucene_analyzer(lang) for lang in dataset.doc_languages},
                 "anserini": anserini_jar().name}
-
-    def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
-        self.index_shard(dataset, 0, 1, out)
-        info = self.merge_shards(dataset, [out], out)
-        shutil.rmtree(out / "terms")
-        return info
 
     def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
         """Analyse the shard's documents into pretokenized JSON files under ``out/terms``."""

