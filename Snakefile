@@ -112,10 +112,16 @@ rule retrieve:
         STEP.replace("STEP", "retrieve")
 
 
+def trained(wc):
+    """The trained-checkpoint pointer, when the suite trains the system (nothing otherwise)."""
+    return [f"{R}/{wc.suite}/train/{wc.system}.json"] if load_suite(wc.suite).system(wc.system).train else []
+
+
 def shard_inputs(wc):
-    """The shard pointers a sharded collection's index merges (none when unsharded)."""
+    """The shard pointers a sharded collection's index merges (none when unsharded), after training."""
     u = unit(wc)
-    return [f"{R}/{wc.suite}/shards/{wc.system}/{wc.dataset}/{wc.lang}/{i}.json" for i in range(u.shards)] if u.shards > 1 else []
+    shards = [f"{R}/{wc.suite}/shards/{wc.system}/{wc.dataset}/{wc.lang}/{i}.json" for i in range(u.shards)]
+    return trained(wc) + (shards if u.shards > 1 else [])
 
 
 def system_resources(name):
@@ -128,7 +134,22 @@ def system_resources(name):
     return resource
 
 
+rule train:
+    output:
+        R + "/{suite}/train/{system}.json",
+    params:
+        config=lambda wc: load_suite(wc.suite).system(wc.system).model_dump_json(),
+        cost=lambda wc: load_suite(wc.suite).model_dump_json(include={"cost"}),
+    resources:
+        mem_mb=system_resources("mem_mb"),
+        gpu=system_resources("gpu"),
+    shell:
+        PY + " -m harness train --suite {wildcards.suite} --system {wildcards.system}"
+
+
 rule shard:
+    input:
+        trained,
     output:
         R + "/{suite}/shards/{system}/{dataset}/{lang}/{shard}.json",
     wildcard_constraints:

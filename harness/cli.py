@@ -53,6 +53,11 @@ def _unit_step(fn):
     return run
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    record = steps.train(load_suite(args.suite), args.system)
+    print(f"{record.step} {record.id} ({record.data['duration_s']} s) → {record.path}")
+
+
 def cmd_tables(args: argparse.Namespace) -> None:
     for path in steps.tables(load_suite(args.suite)):
         print(path)
@@ -93,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list dataset id schemes").set_defaults(fn=cmd_datasets)
     reg = sub.add_parser("registry", help="read the experiment registry").add_subparsers(dest="action", required=True)
     lst = reg.add_parser("list", help="one line per record")
-    lst.add_argument("--step", choices=["shard", "index", "retrieve", "evaluate", "latency"])
+    lst.add_argument("--step", choices=["train", "shard", "index", "retrieve", "evaluate", "latency"])
     lst.set_defaults(fn=cmd_registry_list)
     show = reg.add_parser("show", help="a record in full")
     show.add_argument("id", help="record id or a unique prefix")
@@ -108,6 +113,10 @@ def parser() -> argparse.ArgumentParser:
         if name == "shard":
             step.add_argument("--shard", type=int, required=True, help="shard number, from 0")
         step.set_defaults(fn=_unit_step(fn))
+    trn = sub.add_parser("train", help="train one system of a suite (its train section)")
+    trn.add_argument("--suite", required=True)
+    trn.add_argument("--system", required=True, help="system label in the suite")
+    trn.set_defaults(fn=cmd_train)
     tab = sub.add_parser("tables", help="write a suite's tables")
     tab.add_argument("--suite", required=True)
     tab.set_defaults(fn=cmd_tables)

@@ -66,10 +66,36 @@ class PassageSpec(Strict):
     search_factor: int = Field(5, ge=1, description="passages retrieved per document of the run depth")
 
 
+class TrainSpec(Strict):
+    """Train the system before indexing: its recipe on the training splits of ``data``."""
+
+    data: str = Field(description="dataset id ('{lang}' expanded over languages) whose training split is used")
+    languages: list[str] = Field(min_length=1, description="languages of the (parallel) training splits")
+    teacher: str | None = Field(None, description="TREC run over the training queries: hard negatives and "
+                                "teacher scores; none = random negatives, relevance grades as scores")
+    init: Literal["checkpoint", "tiny"] = Field("checkpoint", description="start from the system's checkpoint, "
+                                                "or from a tiny random one in its real layout (offline demos)")
+    params: dict[str, Any] = Field(default_factory=dict, description="the recipe's settings (its TrainParams)")
+
+    @field_validator("languages")
+    @classmethod
+    def _known(cls, codes: list[str]) -> list[str]:
+        for code in codes:
+            language(code)
+        return codes
+
+    def dataset_ids(self) -> dict[str, str]:
+        """Language → dataset id of each training collection."""
+        if "{lang}" not in self.data and len(self.languages) > 1:
+            raise SuiteError(f"train data {self.data!r}: several languages but no '{{lang}}' in the id")
+        return {code: self.data.replace("{lang}", code) for code in self.languages}
+
+
 class SystemSpec(Strict):
     system: str = Field(description="registered system name (see `harness systems`)")
     params: dict[str, Any] = Field(default_factory=dict)
     passages: PassageSpec | None = Field(None, description="index passages and aggregate them to documents")
+    train: TrainSpec | None = Field(None, description="train the system first; index and search with the result")
 
 
 class CostSpec(Strict):

@@ -14,16 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from harness import measure, registry
-from harness.data import Dataset, load_dataset
+from harness.data import DataError, Dataset, load_dataset
 from harness.data.base import sha256_file
 from harness.files import atomic_write
 from harness.evaluate import evaluate, means, read_per_query, write_per_query
 from harness.passages import aggregate, as_passages
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
-from harness.spec import Suite, Unit
-from harness.system import System, build_system, code_version
+from harness.spec import Suite, SuiteError, TrainSpec, Unit
+from harness.system import System, SystemConfigError, build_system, code_version
+from harness.training import TrainingData
 
 EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv", "cost": "json"}
 
@@ -36,6 +39,11 @@ def suite_file(suite: str, kind: str, system: str, unit: Unit) -> Path:
 def shard_file(suite: str, system: str, unit: Unit, shard: int) -> Path:
     """``results/<suite>/shards/<system>/<dataset>/<lang>/<shard>.json`` — one shard's pointer."""
     return results_dir() / suite / "shards" / system / unit.dataset / unit.lang / f"{shard}.json"
+
+
+def train_file(suite: str, system: str) -> Path:
+    """``results/<suite>/train/<system>.json`` — the pointer to a system's trained checkpoint."""
+    return results_dir() / suite / "train" / f"{system}.json"
 
 
 def tables_dir(suite: str) -> Path:
@@ -72,8 +80,54 @@ def _collection(suite: Suite, label: str, unit: Unit) -> Dataset:
 
 
 def _system(suite: Suite, label: str) -> System:
+    """The suite's system ``label``, loading its trained checkpoint when the suite trains it."""
     spec = suite.system(label)
-    return build_system(spec.system, spec.params)
+    system = build_system(spec.system, spec.params)
+    if spec.train is None:
+        return system
+    record = _pointed(train_file(suite.name, label))
+    return system.with_checkpoint(record.output("checkpoint"), f"train:{record.id}")
+
+
+def training_data(spec: TrainSpec) -> TrainingData:
+    """The training splits (and teacher run) a suite's train section names."""
+    splits = {}
+    for lang, dataset_id in spec.dataset_ids().items():
+        split = load_dataset(dataset_id).training()
+        if split is None:
+            raise DataError(f"{dataset_id} has no training split")
+        splits[lang] = split
+    return TrainingData(splits, Path(spec.teacher) if spec.teacher else None)
+
+
+def train(suite: Suite, label: str) -> registry.Record:
+    """Run the system's training recipe (from a tiny random checkpoint when the suite says so)."""
+    spec = suite.system(label)
+    if spec.train is None:
+        raise SuiteError(f"suite {suite.name!r}: system {label!r} has no train section")
+    system = build_system(spec.system, spec.params)
+    if not system.trainable():
+        raise SystemConfigError(f"system {spec.system!r} has no training recipe")
+    try:
+        params = system.TrainParams(**spec.train.params)
+    except ValidationError as e:
+        raise SystemConfigError(f"bad train params for system {label!r}: {e}") from None
+    data = training_data(spec.train)
+    identity = _with_energy(suite, {
+        "system": system.identity(), "recipe": params.model_dump(mode="json"), "init": spec.train.init,
+        "data": {lang: split.fingerprint for lang, split in data.splits.items()},
+        "teacher": sha256_file(spec.train.teacher).hex() if spec.train.teacher else None})
+
+    def build(out: Path) -> dict[str, Any]:
+        with metered(suite, "train") as cost:
+            start = system.tiny(data, out / "init") if spec.train.init == "tiny" else system
+            info = start.train(data, params, out / "checkpoint")
+        return {"outputs": {"checkpoint": "checkpoint"}, "info": info,
+                "data": {lang: split.describe() for lang, split in data.splits.items()}, **cost}
+
+    record = registry.produce("train", identity, build)
+    publish_json({"record": record.id, "path": str(record.path)}, train_file(suite.name, label))
+    return record
 
 
 def _retrieve_identity(suite: Suite, system_label: str, system: System, index_rec: registry.Record,
@@ -198,10 +252,12 @@ def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
 
     record = registry.produce("latency", identity, build)
     retrieve_rec = registry.find(_retrieve_id(suite, label, unit))
+    train_rec = _pointed(train_file(suite.name, label)) if suite.system(label).train else None
     publish_json({
         "system": label, "dataset": unit.dataset, "lang": unit.lang, "hardware": record.data["hardware"],
         "latency": record.data["latency"], "index": {"seconds": index_rec.data["duration_s"], **index_rec.data["info"]},
-        "energy": {"index": index_rec.data.get("energy"), "retrieve": retrieve_rec.data.get("energy")},
+        "energy": {"train": train_rec.data.get("energy") if train_rec else None,
+                   "index": index_rec.data.get("energy"), "retrieve": retrieve_rec.data.get("energy")},
         "queries": retrieve_rec.data["queries"],
         "records": {"index": index_rec.id, "retrieve": retrieve_rec.id, "latency": record.id},
     }, suite_file(suite.name, "cost", label, unit))

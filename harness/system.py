@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness import __version__
 from harness.data.base import Dataset, Doc, Query
 from harness.runs import Run
+from harness.training import TrainingData
 
 
 class SystemConfigError(ValueError):
@@ -42,7 +43,6 @@ class System(ABC):
     description: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
     retrieve_params: ClassVar[frozenset[str]] = frozenset()
-    trainable: ClassVar[bool] = False
     resources: ClassVar[dict[str, int]] = {"mem_mb": 4000}
     """Snakemake resources of the index and shard jobs (``gpu: 1`` for systems that want one)."""
 
@@ -58,11 +58,11 @@ class System(ABC):
         return code_version(cls.__module__, *cls.code_modules, "harness.runs")
 
     def identity(self) -> dict[str, Any]:
-        return {"system": self.name, "params": self.params.model_dump(mode="json"), "code": self.code_version()}
+        return {"system": self.name, "params": self.identity_params(), "code": self.code_version()}
 
     def index_identity(self, dataset: Dataset) -> dict[str, Any]:
         """What determines the index: everything but the retrieve-only params, plus the data."""
-        params = {k: v for k, v in self.params.model_dump(mode="json").items() if k not in self.retrieve_params}
+        params = {k: v for k, v in self.identity_params().items() if k not in self.retrieve_params}
         return {"system": self.name, "params": params, "code": self.code_version(), "dataset": dataset.fingerprint,
                 **self.extra_index_identity(dataset)}
 
@@ -78,8 +78,42 @@ class System(ABC):
         """Build the index in ``out`` from shard outputs; the result equals an unsharded `index`."""
         raise NotImplementedError(f"system {self.name!r} cannot index in shards")
 
-    def train(self, data: Dataset, out: Path) -> Path:
+    TrainParams: ClassVar[type[Params]] = Params
+    """Settings of the system's training recipe (``train.params`` in a suite)."""
+    checkpoint_param: ClassVar[str] = "model"
+    """The param naming the checkpoint a trained system loads instead of its default."""
+    origin: str | None = None
+    """Where a trained checkpoint came from (``train:<record id>``); replaces its path in the identity."""
+
+    def train(self, data: TrainingData, params: Params, out: Path) -> dict[str, Any]:
+        """Train from this system's checkpoint on ``data``; save into ``out`` a checkpoint that
+        `with_checkpoint` loads. Returns facts (per-step losses, trainable parameter counts)."""
         raise NotImplementedError(f"system {self.name!r} has no training recipe")
+
+    @classmethod
+    def trainable(cls) -> bool:
+        """Whether the family has a training recipe."""
+        return cls.train is not System.train
+
+    def tiny(self, data: TrainingData, out: Path) -> System:
+        """Write into ``out`` a tiny randomly initialised checkpoint in this system's real on-disk
+        layout (tokenizer trained on ``data``'s text) and return the system loading it: offline
+        demos and tests train from it."""
+        raise NotImplementedError(f"system {self.name!r} cannot build a tiny checkpoint")
+
+    def with_checkpoint(self, folder: Path, origin: str) -> System:
+        """The same system loading the checkpoint in ``folder``; its identity names ``origin``, not the path."""
+        params = self.params.model_copy(update={self.checkpoint_param: str(folder)})
+        system = type(self)(params)
+        system.origin = origin
+        return system
+
+    def identity_params(self) -> dict[str, Any]:
+        """Params as they enter identities: a trained checkpoint is named by its origin, not its path."""
+        params = self.params.model_dump(mode="json")
+        if self.origin is not None:
+            params[self.checkpoint_param] = self.origin
+        return params
 
     shard_folder: ClassVar[str] = "shard"
     """Where `index_shard` writes inside its output folder; `index` removes it after merging."""

@@ -14,8 +14,9 @@ them back into collection order and builds the index, so sharded and unsharded i
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,10 +29,13 @@ import numpy as np
 from pydantic import Field, create_model, model_validator
 from tqdm import tqdm
 
+from harness.checkpoints import checkpoint_identity, resolve_model
 from harness.data.base import Dataset, Query
 from harness.languages import xmod_code
 from harness.runs import Run, make_run
 from harness.system import Params, System, register_system, shard_docs
+from harness.training import TrainingData
+from systems import dense_train
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -44,12 +48,10 @@ ADD_BLOCK = 100_000
 """Vectors gathered into collection order and added to the index at a time."""
 TRAIN_SAMPLE = 500_000
 """Most vectors used to train IVF, PQ and scalar quantisers (a fixed random sample)."""
-CONFIG_BYTES = 1 << 20
-"""Files up to this size whose contents (not only size) enter the checkpoint identity."""
 
 
 class DenseParams(Params):
-    model: str = Field(description="Hugging Face model id or local sentence-transformers folder")
+    model: str = Field(description="Hugging Face model id, local sentence-transformers folder, or pkg:<module>")
     revision: str | None = Field(None, description="hub revision (commit, tag or branch) to load; recorded")
     trust_remote_code: bool = Field(False, description="allow the checkpoint's own modelling code")
     query_prompt: str | None = Field(None, description="text prepended to queries; None: the model's "
@@ -83,14 +85,13 @@ class DenseParams(Params):
         return self
 
 
-@lru_cache(maxsize=4)
-def load_model(model: str, revision: str | None, trust_remote_code: bool, device: str,
+def open_model(model: str, revision: str | None, trust_remote_code: bool, device: str,
                pooling: str | None, max_length: int | None) -> SentenceTransformer:
     """A sentence-transformers model in eval mode, with the pooling and token limit overridden if given."""
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    encoder = SentenceTransformer(model, revision=revision, trust_remote_code=trust_remote_code, device=device)
+    encoder = SentenceTransformer(resolve_model(model), revision=revision, trust_remote_code=trust_remote_code, device=device)
     if max_length is not None:
         encoder.max_seq_length = max_length
     if pooling is not None:
@@ -102,22 +103,8 @@ def load_model(model: str, revision: str | None, trust_remote_code: bool, device
     return encoder.eval()
 
 
-def checkpoint_identity(model: str, revision: str | None) -> str:
-    """For a local folder, a hash of its files' names and sizes and of its small files' contents
-    (configs, prompts, pooling); for a hub id, the pinned revision (``unpinned`` if none)."""
-    folder = Path(model)
-    if not folder.is_dir():
-        return f"{model}@{revision or 'unpinned'}"
-    h = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if not path.is_file() or any(part.startswith(".") for part in relative.parts):
-            continue
-        size = path.stat().st_size
-        h.update(f"{relative.as_posix()}\0{size}\0".encode())
-        if size <= CONFIG_BYTES:
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+load_model = lru_cache(maxsize=4)(open_model)
+"""`open_model`, shared by systems with the same model settings (searching never modifies it)."""
 
 
 def length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
@@ -210,7 +197,30 @@ class DenseSystem(System):
     retrieve_params = frozenset({"query_prompt", "nprobe", "ef_search"})
     resources = {"mem_mb": 16000, "gpu": 1}
     shard_folder = "vectors"
+    TrainParams = dense_train.DenseTraining
     params: DenseParams
+
+    def train(self, data: TrainingData, params: dense_train.DenseTraining, out: Path) -> dict[str, Any]:
+        """MultipleNegativesRankingLoss fine-tuning (see `systems.dense_train`)."""
+        return dense_train.train(self, data, params, out)
+
+    def tiny(self, data: TrainingData, out: Path) -> DenseSystem:
+        """A tiny random model in sentence-transformers layout: XMOD with an adapter per training
+        language (and en_XX) when the system routes languages, else XLM-R; the params' pooling."""
+        from transformers import XLMRobertaConfig, XLMRobertaModel, XmodConfig, XmodModel
+
+        from systems.tiny import CORPUS, TINY_SIZES, VOCAB, sentence_transformer
+
+        extra: dict[str, Any] = {}
+        model_cls, config_cls = XLMRobertaModel, XLMRobertaConfig
+        if self.params.route_languages:
+            model_cls, config_cls = XmodModel, XmodConfig
+            extra = {"languages": sorted({xmod_code(lang) for lang in data.languages} | {"en_XX"}),
+                     "default_language": "en_XX"}
+        folder = sentence_transformer(out, data.texts(limit=CORPUS), model_cls, config_cls,
+                                      self.params.pooling or "mean", vocab_size=VOCAB, max_seq_length=self.params.max_length or 128,
+                                      sizes=TINY_SIZES, **extra)
+        return self.with_checkpoint(folder, "tiny")
 
     @property
     def encoder(self) -> SentenceTransformer:
@@ -224,7 +234,7 @@ class DenseSystem(System):
         return load_model(p.model, p.revision, p.trust_remote_code, device, p.pooling, p.max_length)
 
     def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
-        return {"model": self.params.model, "revision": self.params.revision,
+        return {"model": self.identity_params()["model"], "revision": self.params.revision,
                 "checkpoint": checkpoint_identity(self.params.model, self.params.revision)}
 
     def prompt(self, kind: Literal["query", "document"]) -> str:
@@ -237,11 +247,19 @@ class DenseSystem(System):
         return next((prompts[name] or "" for name in names if name in prompts), "")
 
     def adapters(self, languages: list[str]) -> dict[str, list[int]] | None:
-        """Positions of ``languages`` grouped by XMOD adapter code (first-seen order), when the params
-        route languages; None when they do not. Every language is checked before anything is encoded:
-        one not in the table raises `UnsupportedLanguage`, one without an adapter in the checkpoint a
-        ValueError — never the backbone's silent default (English) adapter."""
-        backbone = getattr(self.encoder[0], "auto_model", None)
+        """Positions of ``languages`` grouped by the encoder's language key (first-seen order) when
+        the encoder routes languages, else None. Two kinds route: an XMOD backbone (key: adapter code,
+        when the params route languages) and a first module with ``language_key``/``set_language``
+        (NLLB-E5's ``src_lang``). Every language is checked before anything is encoded: one not in
+        the table raises `UnsupportedLanguage`, one the checkpoint lacks a ValueError — never the
+        backbone's silent default (English)."""
+        first = self.encoder[0]
+        if hasattr(first, "set_language"):
+            groups: dict[str, list[int]] = {}
+            for position, lang in enumerate(languages):
+                groups.setdefault(first.language_key(lang), []).append(position)
+            return groups
+        backbone = getattr(first, "auto_model", None)
         xmod = hasattr(backbone, "set_default_language") and hasattr(backbone.config, "languages")
         route = self.params.route_languages
         if route is None:
@@ -255,7 +273,7 @@ class DenseSystem(System):
             raise ValueError(f"route_languages needs an XMOD backbone; {self.params.model} has "
                              f"{type(backbone).__name__}")
         available = list(backbone.config.languages)
-        groups: dict[str, list[int]] = {}
+        groups = {}
         for position, lang in enumerate(languages):
             code = xmod_code(lang)
             if code not in available:
@@ -263,6 +281,22 @@ class DenseSystem(System):
                                  f"its languages: {', '.join(available)}")
             groups.setdefault(code, []).append(position)
         return groups
+
+    @contextmanager
+    def routed(self, key: str) -> Iterator[None]:
+        """Encode with the language ``key`` (an XMOD adapter, or the first module's language)."""
+        first = self.encoder[0]
+        if hasattr(first, "set_language"):
+            first.set_language(key)
+            yield
+            return
+        backbone = first.auto_model
+        default = backbone.config.default_language
+        backbone.set_default_language(key)
+        try:
+            yield
+        finally:
+            backbone.config.default_language = default
 
     def encode(self, texts: list[str], kind: Literal["query", "document"], progress: bool = False,
                languages: list[str] | None = None) -> np.ndarray:
@@ -282,16 +316,11 @@ class DenseSystem(System):
             if groups is None:
                 self.encode_into(vectors, texts, kind, bar)
                 return self.finish(vectors)
-            backbone = encoder[0].auto_model
-            default = backbone.config.default_language
-            try:
-                for code, positions in groups.items():
-                    backbone.set_default_language(code)
+            for key, positions in groups.items():
+                with self.routed(key):
                     part = np.empty((len(positions), width), np.float32)
                     self.encode_into(part, [texts[i] for i in positions], kind, bar)
                     vectors[positions] = part
-            finally:
-                backbone.config.default_language = default
         return self.finish(vectors)
 
     def encode_into(self, vectors: np.ndarray, texts: list[str], kind: Literal["query", "document"], bar: tqdm) -> None:

@@ -36,10 +36,15 @@ def carbon_block(costs: dict[tuple[str, str], dict[str, Any]], tdp_watts: float 
     with ``tdp_watts`` the papers' estimate (TDP × hours × the same carbon intensity) beside it."""
     rows: dict[str, dict[str, float]] = {}
     countries = set()
+    trained = any(cost["energy"].get("train") for cost in costs.values())
     for (system, _), cost in costs.items():
-        row = rows.setdefault(system, {"index kWh": 0.0, "index kgCO2eq": 0.0, "retrieve kWh": 0.0,
+        first = system not in rows
+        row = rows.setdefault(system, {**({"train kWh": 0.0, "train kgCO2eq": 0.0} if trained else {}),
+                                       "index kWh": 0.0, "index kgCO2eq": 0.0, "retrieve kWh": 0.0,
                                        "retrieve kgCO2eq": 0.0, "queries": 0, "TDP estimate kgCO2eq": 0.0})
-        for phase in ("index", "retrieve"):
+        # a system is trained once for the whole suite: its train reading counts once, not per collection
+        phases = (["train"] if first and cost["energy"].get("train") else []) + ["index", "retrieve"]
+        for phase in phases:
             reading = cost["energy"][phase]
             if reading is None:
                 raise ValueError(f"{system}: no {phase} energy was recorded; run the suite with cost settings")
