@@ -70,6 +70,9 @@ class TrainSpec(Strict):
     """Train the system before indexing: its recipe on the training splits of ``data``."""
 
     data: str = Field(description="dataset id ('{lang}' expanded over languages) whose training split is used")
+    split: Literal["training", "dataset"] = Field("training", description="training: the collection's training "
+                                                  "split (synthetic); dataset: the id names training data itself "
+                                                  "(e.g. irds:mmarco/v2/{lang}/train)")
     languages: list[str] = Field(min_length=1, description="languages of the (parallel) training splits")
     teacher: str | None = Field(None, description="TREC run over the training queries: hard negatives and "
                                 "teacher scores; none = random negatives, relevance grades as scores")

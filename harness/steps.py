@@ -93,9 +93,11 @@ def training_data(spec: TrainSpec) -> TrainingData:
     """The training splits (and teacher run) a suite's train section names."""
     splits = {}
     for lang, dataset_id in spec.dataset_ids().items():
-        split = load_dataset(dataset_id).training()
+        dataset = load_dataset(dataset_id)
+        split = dataset.training() if spec.split == "training" else dataset
         if split is None:
-            raise DataError(f"{dataset_id} has no training split")
+            raise DataError(f"{dataset_id} has no training split; if the id names training data itself "
+                            f"(e.g. an ir_datasets train split), set 'split: dataset'")
         splits[lang] = split
     return TrainingData(splits, Path(spec.teacher) if spec.teacher else None)
 
@@ -115,6 +117,7 @@ def train(suite: Suite, label: str) -> registry.Record:
     data = training_data(spec.train)
     identity = _with_energy(suite, {
         "system": system.identity(), "recipe": params.model_dump(mode="json"), "init": spec.train.init,
+        "split": spec.train.split,
         "data": {lang: split.fingerprint for lang, split in data.splits.items()},
         "teacher": sha256_file(spec.train.teacher).hex() if spec.train.teacher else None})
 

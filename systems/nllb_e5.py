@@ -477,6 +477,8 @@ class NllbE5TrainParams(Params):
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping (not in the paper); None: off")
     max_length: int | None = Field(None, ge=3, description="NLLB tokens per training text; None: the checkpoint's "
                                                            "max_seq_length (508)")
+    teacher_max_length: int | None = Field(None, ge=3, description="E5 tokens the teacher reads; None: E5's limit "
+                                                                   "(512), so it sees the text the student sees")
     precision: Literal["fp16", "bf16", "fp32"] = Field("fp16", description="autocast dtype on CUDA (paper: fp16); "
                                                                           "CPU always trains in fp32")
     distill_languages: tuple[str, ...] = Field(("en",), min_length=1, description="languages whose training text is "
@@ -525,8 +527,7 @@ def distill(model: SentenceTransformer, data: TrainingData, params: NllbE5TrainP
     if params.batch_size > len(items):
         raise DataError(f"batch_size {params.batch_size} exceeds the {len(items)} training texts")
     max_length = params.max_length or module.max_seq_length
-    longest_prefix = max(len(module.prefix_ids("query")), len(module.prefix_ids("document")))
-    teacher_length = min(max_length - 2 + longest_prefix + 1, module.e5.get_base_model().config.max_position_embeddings)
+    teacher_length = params.teacher_max_length or module.e5.get_base_model().config.max_position_embeddings
 
     model.to(device)
     random_state = torch.get_rng_state()
@@ -644,7 +645,9 @@ def bert_tokenizer(corpus: list[str], vocab_size: int = 1000):
 TINY_NLLB = dict(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
                  decoder_attention_heads=2, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=512,
                  scale_embedding=True, activation_function="relu", pad_token_id=1, bos_token_id=0, eos_token_id=2,
-                 decoder_start_token_id=2, init_std=0.2)
+                 decoder_start_token_id=2, init_std=0.02)
+TINY_NLLB_EMBEDDING_STD = 0.25
+"""×√d_model = 2 per dimension, about three times the sinusoidal position signal."""
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                  max_position_embeddings=132, initializer_range=0.2)
 TINY_PROJECTION = 128
@@ -663,7 +666,11 @@ def write_tiny(root: Path, data: TrainingData, e5: str, seed: int = 0) -> Path:
         nllb_dir = Path(staging) / "nllb"
         tokenizer = nllb_tokenizer(corpus, codes)
         torch.manual_seed(seed)
-        M2M100ForConditionalGeneration(M2M100Config(vocab_size=len(tokenizer), **TINY_NLLB)).save_pretrained(nllb_dir)
+        nllb = M2M100ForConditionalGeneration(M2M100Config(vocab_size=len(tokenizer), **TINY_NLLB))
+        with torch.no_grad():  # token identity, not position, dominates the states (as in a trained NLLB)
+            nllb.model.shared.weight.normal_(0.0, TINY_NLLB_EMBEDDING_STD)
+            nllb.model.shared.weight[TINY_NLLB["pad_token_id"]] = 0.0
+        nllb.save_pretrained(nllb_dir)
         tokenizer.save_pretrained(nllb_dir)
         if Path(resolve_model(e5)).is_dir():
             e5_reference = e5

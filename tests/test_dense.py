@@ -382,3 +382,54 @@ def test_search_throughput(kind: str, benchmark) -> None:
     batch = [Query(f"q{i}", "", "en") for i in range(len(queries))]
     run = benchmark(system.search, searcher, batch, list(queries), 10)
     assert len(run) == 100 and all(len(ranking) == 10 for ranking in run.values())
+
+
+VARIANTS = {"flat": {}, "flat-int8": {"quantization": "int8"}, "flat-int4": {"quantization": "int4"},
+            "ivf": {"index": "ivf", "nprobe": 8}, "hnsw": {"index": "hnsw"}, "pq": {"index": "pq", "pq_m": 32},
+            "mrl-256": {"dim": 256}, "mrl-256-int4": {"dim": 256, "quantization": "int4"}}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_index_variants_side_by_side(variant: str, benchmark, tmp_path: Path) -> None:
+    """Search QPS of each index variant over 10,000 clustered 768-d vectors (200 queries, k=10), with
+    exact flat search timed in the same test for the ratio, bytes per stored vector (the index
+    file) and top-10 overlap with exact search, in the benchmark's extra_info."""
+    import time
+
+    import faiss
+
+    params = VARIANTS[variant]
+    full, full_queries = clustered(10_000, 768, 200, seed=3), clustered(200, 768, 200, seed=4)
+    dim = params.get("dim", 768)
+    vectors = full[:, :dim] / np.linalg.norm(full[:, :dim], axis=1, keepdims=True)
+    queries = full_queries[:, :dim] / np.linalg.norm(full_queries[:, :dim], axis=1, keepdims=True)
+    system, searcher = over_vectors(vectors, params)
+    exact_system, exact = over_vectors(full, {})
+    batch = [Query(f"q{i}", "", "en") for i in range(len(queries))]
+    started = time.perf_counter()
+    truth = exact_system.search(exact, batch, list(full_queries), 10)
+    exact_seconds = time.perf_counter() - started
+    run = benchmark(system.search, searcher, batch, list(queries), 10)
+    faiss.write_index(faiss.index_gpu_to_cpu(searcher.index) if faiss.get_num_gpus() else searcher.index,
+                      str(tmp_path / "index.faiss"))
+    overlap = np.mean([len({d for d, _ in run[q]} & {d for d, _ in truth[q]}) / 10 for q in truth])
+    bytes_per_vector = (tmp_path / "index.faiss").stat().st_size / len(vectors)
+    seconds = benchmark.stats.stats.mean if benchmark.stats else float("nan")
+    benchmark.extra_info.update({"bytes_per_vector": round(bytes_per_vector, 1), "top10_overlap_with_exact": overlap,
+                                 "exact_flat_seconds": exact_seconds, "speedup_vs_exact": exact_seconds / seconds})
+    print(f"{variant}: {bytes_per_vector:.1f} B/vector, top-10 overlap with exact 768-d flat {overlap:.3f}")
+    assert len(run) == 200 and all(len(r) == 10 for r in run.values())
+    assert bytes_per_vector <= 768 * 4 * 1.1  # never larger than float32 plus the ids and header
+
+
+def test_encoding_throughput_minilm(benchmark) -> None:
+    """Documents per second and tokens per second of the real MiniLM through `st:`, on XQuAD-en paragraphs."""
+    dataset = load_dataset("xquad:en")
+    texts = [doc.contents for doc in dataset.docs()][:200]
+    system = build_system(f"st:{MINILM}", {"device": "cpu"})
+    tokens = int(system.encoder.preprocess(texts)["attention_mask"].sum())
+    vectors = benchmark(system.encode, texts, "document")
+    if benchmark.stats:
+        benchmark.extra_info.update({"docs_per_s": len(texts) / benchmark.stats.stats.mean,
+                                     "tokens_per_s": tokens / benchmark.stats.stats.mean, "tokens": tokens})
+    assert vectors.shape == (len(texts), 384)

@@ -31,20 +31,22 @@ def test_every_table_in_three_formats(demo: Path) -> None:
 
 def test_significance_family_is_declared(demo: Path) -> None:
     tests = pd.read_csv(demo / "results/demo/tables/significance.csv")
-    # baseline bm25 vs bm25-classic, 3 measures x 6 languages, t-test and TOST each in its own family
-    assert len(tests) == 2 * 18
-    assert set(tests.family) == {"t-test:all", "tost:all"} and set(tests.family_size) == {18}
+    # baseline bm25 vs the 4 other systems, 3 measures x 3 languages, t-test and TOST each in its own family
+    assert len(tests) == 2 * 36
+    assert set(tests.family) == {"t-test:all", "tost:all"} and set(tests.family_size) == {36}
     assert (tests.p_adjusted >= tests.p_value).all()
     assert "Families:" in (demo / "results/demo/tables/significance.md").read_text()
 
 
 def test_cost_tables(demo: Path) -> None:
     latency = pd.read_csv(demo / "results/demo/tables/latency.csv")
-    assert len(latency) == 12 and (latency["total p50 ms"] > 0).all() and (latency["QPS b=1"] > 0).all()
+    assert len(latency) == 15 and (latency["total p50 ms"] > 0).all() and (latency["QPS b=1"] > 0).all()
     assert (latency["total p95 ms"] >= latency["total p50 ms"]).all()
     carbon = pd.read_csv(demo / "results/demo/tables/carbon.csv")
-    assert set(carbon.system) == {"bm25", "bm25-classic"}
+    assert set(carbon.system) == {"bm25", "minilm", "dpr-xm", "colbert-xm", "mtd-colbertx"}
     assert (carbon["J/query"] > 0).all() and (carbon["retrieve kgCO2eq"] > 0).all()
+    trained = carbon.set_index("system")["train kWh"]
+    assert trained[["dpr-xm", "colbert-xm", "mtd-colbertx"]].gt(0).all() and trained[["bm25", "minilm"]].isna().all()
     cost = json.loads((demo / "results/demo/cost/bm25/synthetic/en.json").read_text())
     assert cost["energy"]["retrieve"]["country"] == "FRA" and cost["hardware"]["cores"]
 
@@ -56,7 +58,7 @@ def test_regression_check_passes_then_fails_on_injected_regression(demo: Path, m
     capsys.readouterr()
 
     # inject: a worse run for one cell of the current results
-    eval_file = demo / "results/demo/eval/bm25/synthetic/de.tsv"
+    eval_file = demo / "results/demo/eval/bm25/synthetic/ru.tsv"
     original = eval_file.read_text()
     rows = [line.split("\t") for line in original.splitlines()]
     worse = [rows[0]] + [[q, m, repr(float(v) * 0.8) if m == "nDCG@10" else v] for q, m, v in rows[1:]]
@@ -64,7 +66,7 @@ def test_regression_check_passes_then_fails_on_injected_regression(demo: Path, m
     try:
         assert main(["check", "--baseline", str(baseline)]) == 1
         out = capsys.readouterr().out
-        assert "REGRESSION" in out and "bm25" in out and "de" in out and "nDCG@10" in out
+        assert "REGRESSION" in out and "bm25" in out and "ru" in out and "nDCG@10" in out
         assert out.count("REGRESSION") == 1
     finally:
         eval_file.write_text(original)
@@ -86,7 +88,7 @@ def test_baseline_update_is_explicit(demo: Path, monkeypatch, tmp_path) -> None:
     out = tmp_path / "new.json"
     assert main(["baseline", "--suite", "demo", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["suite"] == "demo" and len(data["cells"]) == 2 * 6 * 3
+    assert data["suite"] == "demo" and len(data["cells"]) == 5 * 3 * 3
     assert main(["check", "--baseline", str(out)]) == 0
 
 

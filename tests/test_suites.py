@@ -36,6 +36,7 @@ def test_dry_run_prints_the_job_graph(name: str, profile: str | None, tmp_path: 
     sharded = sum(u.shards for u in suite.units() if u.shards > 1) * len(suite.systems)
     assert counts.get("shard", 0) == sharded
     assert counts.get("cost", 0) == (per_unit if suite.cost else 0)
+    assert counts.get("train", 0) == sum(spec.train is not None for spec in suite.systems.values())
 
 
 def test_mmarco_overrides_and_dutch() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from harness.measure import JOULES_PER_KWH, paper_estimate
@@ -39,7 +40,8 @@ def carbon_block(costs: dict[tuple[str, str], dict[str, Any]], tdp_watts: float 
     trained = any(cost["energy"].get("train") for cost in costs.values())
     for (system, _), cost in costs.items():
         first = system not in rows
-        row = rows.setdefault(system, {**({"train kWh": 0.0, "train kgCO2eq": 0.0} if trained else {}),
+        untrained = float("nan")  # a system without a train step has no train energy, not zero
+        row = rows.setdefault(system, {**({"train kWh": untrained, "train kgCO2eq": untrained} if trained else {}),
                                        "index kWh": 0.0, "index kgCO2eq": 0.0, "retrieve kWh": 0.0,
                                        "retrieve kgCO2eq": 0.0, "queries": 0, "TDP estimate kgCO2eq": 0.0})
         # a system is trained once for the whole suite: its train reading counts once, not per collection
@@ -48,8 +50,8 @@ def carbon_block(costs: dict[tuple[str, str], dict[str, Any]], tdp_watts: float 
             reading = cost["energy"][phase]
             if reading is None:
                 raise ValueError(f"{system}: no {phase} energy was recorded; run the suite with cost settings")
-            row[f"{phase} kWh"] += reading["kwh"]
-            row[f"{phase} kgCO2eq"] += reading["kg_co2eq"]
+            row[f"{phase} kWh"] = np.nansum([row[f"{phase} kWh"], reading["kwh"]])
+            row[f"{phase} kgCO2eq"] = np.nansum([row[f"{phase} kgCO2eq"], reading["kg_co2eq"]])
             if tdp_watts and reading["kwh"]:
                 intensity = reading["kg_co2eq"] / reading["kwh"]
                 row["TDP estimate kgCO2eq"] += paper_estimate(tdp_watts, reading["duration_s"] / 3600, intensity)["kg_co2eq"]
