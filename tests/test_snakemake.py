@@ -125,12 +125,12 @@ def test_demo_suite(demo: Path) -> None:
     assert {"dpr-xm", "colbert-xm", "mtd-colbertx"} <= set(trained)
     for label in trained:
         pointer = json.loads((demo / f"results/demo/train/{label}.json").read_text())
-        record = json.loads((Path(pointer["path"]) / "record.json").read_text())
+        record = json.loads((demo / pointer["path"] / "record.json").read_text())  # paths are relative to the workdir
         losses = record["info"]["losses"]
         assert len(losses) == suite.systems[label].train.params["steps"]
         # every trained system's index names its training record, not a path
         index = json.loads((demo / f"results/demo/index/{label}/synthetic/en.json").read_text())
-        identity = json.loads((Path(index["path"]) / "record.json").read_text())["identity"]
+        identity = json.loads((demo / index["path"] / "record.json").read_text())["identity"]
         assert identity["params"][system_class(suite.systems[label].system).checkpoint_param] == f"train:{pointer['record']}"
         assert all(0.0 <= ndcg.loc[label, lang] <= 1.0 for lang in langs)
     carbon = pd.read_csv(demo / "results/demo/tables/carbon.csv")
