@@ -8,16 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.evaluate import parse_measures
 from harness.languages import language
 from harness.paths import suite_dirs
 
 LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
+
+
+def _known_languages(codes: list[str]) -> list[str]:
+    for code in codes:
+        language(code)
+    return codes
+
+
+Languages = Annotated[list[str], AfterValidator(_known_languages)]
+"""ISO codes, each one the languages table knows."""
 
 
 class SuiteError(ValueError):
@@ -31,17 +41,10 @@ class Strict(BaseModel):
 class DatasetSpec(Strict):
     name: str = Field(pattern=LABEL, description="label used in paths and tables")
     id: str = Field(description="dataset id; '{lang}' is replaced by each language")
-    languages: list[str] = Field(default_factory=list, description="languages to expand '{lang}' over")
+    languages: Languages = Field(default_factory=list, description="languages to expand '{lang}' over")
     overrides: dict[str, str] = Field(default_factory=dict, description="language → full dataset id, where the "
                                       "template does not fit (mMARCO's English and Dutch)")
     shards: int = Field(1, ge=1, description="index in this many shard jobs, merged at the end")
-
-    @field_validator("languages")
-    @classmethod
-    def _known(cls, codes: list[str]) -> list[str]:
-        for code in codes:
-            language(code)
-        return codes
 
     def expand(self) -> list[Unit]:
         if not self.languages:
@@ -73,19 +76,12 @@ class TrainSpec(Strict):
     split: Literal["training", "dataset"] = Field("training", description="training: the collection's training "
                                                   "split (synthetic); dataset: the id names training data itself "
                                                   "(e.g. irds:mmarco/v2/{lang}/train)")
-    languages: list[str] = Field(min_length=1, description="languages of the (parallel) training splits")
+    languages: Languages = Field(min_length=1, description="languages of the (parallel) training splits")
     teacher: str | None = Field(None, description="TREC run over the training queries: hard negatives and "
                                 "teacher scores; none = random negatives, relevance grades as scores")
     init: Literal["checkpoint", "tiny"] = Field("checkpoint", description="start from the system's checkpoint, "
                                                 "or from a tiny random one in its real layout (offline demos)")
     params: dict[str, Any] = Field(default_factory=dict, description="the recipe's settings (its TrainParams)")
-
-    @field_validator("languages")
-    @classmethod
-    def _known(cls, codes: list[str]) -> list[str]:
-        for code in codes:
-            language(code)
-        return codes
 
     def dataset_ids(self) -> dict[str, str]:
         """Language → dataset id of each training collection."""

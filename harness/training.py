@@ -114,18 +114,22 @@ class TrainingData:
         return texts[:limit] if limit is not None else texts
 
     def batches(self, examples: list[Example], batch_size: int, steps: int, seed: int = 0) -> Iterator[list[Example]]:
-        """``steps`` batches of ``batch_size`` examples, reshuffled each epoch (no repeats within a batch)."""
-        if batch_size > len(examples):
-            raise DataError(f"batch_size {batch_size} exceeds the {len(examples)} training examples")
-        rng = random.Random(seed)
-        order: list[int] = []
-        for _ in range(steps):
-            if len(order) < batch_size:
-                fresh = list(range(len(examples)))
-                rng.shuffle(fresh)
-                order = fresh
-            yield [examples[i] for i in order[:batch_size]]
-            del order[:batch_size]
+        """``steps`` batches of ``batch_size`` examples (see `epochs`)."""
+        return epochs(examples, batch_size, steps, seed)
+
+
+def epochs(items: list, size: int, steps: int, seed: int = 0) -> Iterator[list]:
+    """``steps`` batches of ``size`` items, reshuffled each epoch (no repeats within a batch)."""
+    if size > len(items):
+        raise DataError(f"batch size {size} exceeds the {len(items)} training items")
+    rng = random.Random(seed)
+    order: list[int] = []
+    for _ in range(steps):
+        if len(order) < size:
+            order = list(range(len(items)))
+            rng.shuffle(order)
+        yield [items[i] for i in order[:size]]
+        del order[:size]
 
 
 def optimiser(parameters, lr: float, steps: int, warmup: float, weight_decay: float = 0.01

@@ -63,6 +63,7 @@ from pydantic import Field, TypeAdapter, model_validator
 
 from harness.data.base import DataError, Doc, Query
 from harness.system import Params
+from harness.training import epochs
 from systems.xmod import AddLanguageParams
 
 if TYPE_CHECKING:
@@ -309,21 +310,6 @@ def mix(entries: list[Candidates], languages: list[str], mixing: str, rng: rando
         else:
             raise ValueError(f"unknown mixing {mixing!r}; one of {', '.join(MIXINGS)}")
     return out
-
-
-def epochs(items: list, size: int, steps: int, seed: int):
-    """``steps`` batches of ``size`` items, reshuffled each epoch, no repeats within a batch
-    (`TrainingData.batches`' order)."""
-    if size > len(items):
-        raise DataError(f"{size} entries per step exceed the {len(items)} training entries")
-    rng = random.Random(seed)
-    order: list[int] = []
-    for _ in range(steps):
-        if len(order) < size:
-            order = list(range(len(items)))
-            rng.shuffle(order)
-        yield [items[i] for i in order[:size]]
-        del order[:size]
 
 
 def mtd_steps(pool: list[Candidates], settings: MTDRecipe, languages: list[str]):
