@@ -666,19 +666,24 @@ def nllb_tokenizer(corpus: list[str], codes: list[str], vocab_size: int = 600):
 
 
 def bert_tokenizer(corpus: list[str], vocab_size: int = 1000):
-    """A lower-casing BERT WordPiece tokenizer trained on ``corpus``."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    """A lower-casing BERT WordPiece tokenizer over ``corpus``, counted deterministically (the
+    `tokenizers` WordPiece trainer picks different pieces from process to process): the specials,
+    every character seen, word-initial and as ``##`` continuation, then the most frequent words."""
+    from collections import Counter
+
+    from tokenizers import normalizers, pre_tokenizers
     from transformers import BertTokenizer
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]",
-                                                                               "[MASK]"], show_progress=False)
-    tokenizer.train_from_iterator(corpus, trainer)
+    normalizer, splitter = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in corpus:
+        words.update(word for word, _ in splitter.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({c for word in words for c in word})
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    pieces = sorted(set(tokenizer.get_vocab()) - set(specials))  # the trainer's id order is not deterministic
-    return BertTokenizer(vocab={token: i for i, token in enumerate(specials + pieces)})
+    pieces = specials + chars + ["##" + c for c in chars]
+    room = max(0, vocab_size - len(pieces))
+    common = [w for w, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])) if len(w) > 1][:room]
+    return BertTokenizer(vocab={token: i for i, token in enumerate(pieces + common)})
 
 
 TINY_NLLB = dict(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
