@@ -219,6 +219,8 @@ def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
 
     record = registry.produce("retrieve", identity, build)
     publish_copy(record.output("run"), suite_file(suite.name, "runs", label, unit))
+    if suite.cost is not None:  # while the model is loaded: the cost step then only reads the record
+        latency(suite, label, unit, system, index_rec, dataset)
     return record
 
 
@@ -234,14 +236,12 @@ def index_record(suite: Suite, label: str, unit: Unit) -> registry.Record:
     return _pointed(suite_file(suite.name, "index", label, unit))
 
 
-def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
-    """Latency and throughput of one system on one collection, next to its index and energy figures."""
+def latency(suite: Suite, label: str, unit: Unit, system: System, index_rec: registry.Record,
+            dataset: Dataset) -> registry.Record:
+    """The latency record of ``system`` on the unit's first ``latency_queries`` queries (made once)."""
     if suite.cost is None:
         raise ValueError(f"suite {suite.name!r} declares no cost settings")
     settings = suite.cost
-    index_rec = index_record(suite, label, unit)
-    system = _system(suite, label)
-    dataset = load_dataset(unit.dataset_id)
     identity = {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
                 "depth": suite.depth, "settings": settings.model_dump(), "hardware": registry.hardware(),
                 "code": code_version("harness.measure")}
@@ -253,7 +253,16 @@ def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
         (out / "latency.json").write_text(json.dumps(timing, indent=2))
         return {"outputs": {"latency": "latency.json"}, "latency": timing, "dataset": dataset.describe()}
 
-    record = registry.produce("latency", identity, build)
+    return registry.produce("latency", identity, build)
+
+
+def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
+    """Latency and throughput of one system on one collection, next to its index and energy figures
+    (the latency is usually measured already, by the retrieve step while the model was loaded)."""
+    if suite.cost is None:
+        raise ValueError(f"suite {suite.name!r} declares no cost settings")
+    index_rec = index_record(suite, label, unit)
+    record = latency(suite, label, unit, _system(suite, label), index_rec, load_dataset(unit.dataset_id))
     retrieve_rec = registry.find(_retrieve_id(suite, label, unit))
     train_rec = _pointed(train_file(suite.name, label)) if suite.system(label).train else None
     publish_json({

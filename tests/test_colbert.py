@@ -25,7 +25,7 @@ from harness.data.base import Dataset, Located, Query
 from harness.languages import UnsupportedLanguage
 from harness.system import build_system, system_class
 from harness.training import TrainingData
-from systems.colbert import ColbertModel, ColbertSystem, MTDSystem
+from systems.colbert import TINY_QUERY_MAXLEN, ColbertModel, ColbertSystem, MTDSystem
 
 SYNTHETIC = "synthetic:{lang}?docs=200&queries=10&train=15&seed=0"
 N_CENTROIDS = 32
@@ -60,7 +60,7 @@ def xm_folder(tmp_path_factory, training) -> Path:
     out = tmp_path_factory.mktemp("colbert-xm") / "ckpt"
     system = build_system("colbert-xm", {"device": "cpu"}).tiny(training, out)
     assert system.origin == "tiny" and system.params.model == str(out)
-    return out
+    return released_query_length(out)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +68,17 @@ def mtd_folder(tmp_path_factory, training) -> Path:
     """A tiny MTD checkpoint (PLAID-X layout: XLM-R, added [unused0]/[unused1], pytorch_model.bin)."""
     out = tmp_path_factory.mktemp("mtd") / "ckpt"
     build_system("mtd-colbertx", {"device": "cpu"}).tiny(training, out)
-    return out
+    return released_query_length(out)
+
+
+def released_query_length(folder: Path) -> Path:
+    """The released checkpoints' query_maxlen (32) in a tiny checkpoint (built with 8), so the input
+    scheme is checked at the real length."""
+    path = folder / "artifact.metadata"
+    metadata = json.loads(path.read_text(encoding="utf-8"))
+    assert metadata["query_maxlen"] == TINY_QUERY_MAXLEN
+    path.write_text(json.dumps({**metadata, "query_maxlen": 32}), encoding="utf-8")
+    return folder
 
 
 def xm(folder: Path, **params) -> ColbertSystem:

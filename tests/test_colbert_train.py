@@ -398,9 +398,18 @@ def _teacher_kl(model, data: TrainingData, lang: str) -> float:
 
 def _xm_measures(model, data, sets) -> dict[str, float]:
     """nDCG@10: reranking the teacher's top 50 (en, and de zero-shot through its adapter), ranking the
-    whole training collection for the training queries, and the held-out test queries (reported only)."""
+    whole training collection for the training queries, and ranking it for the held-out test queries
+    (topics disjoint from the training ones)."""
     return {"rerank en": _rerank_ndcg(model, data, "en"), "rerank de": _rerank_ndcg(model, data, "de"),
             "train en": _full_ndcg(model, sets["en"].training(), "en"), "test en": _full_ndcg(model, sets["en"], "en")}
+
+
+def _mtd_measures(model, data, sets) -> dict[str, float]:
+    """Reranking nDCG@10 and teacher KL on the training queries (en, de passages), and nDCG@10 of the
+    held-out test queries over the whole collection (en, de)."""
+    return {"rerank en": _rerank_ndcg(model, data, "en"), "rerank de": _rerank_ndcg(model, data, "de"),
+            "kl en": _teacher_kl(model, data, "en"), "kl de": _teacher_kl(model, data, "de"),
+            "test en": _full_ndcg(model, sets["en"], "en"), "test de": _full_ndcg(model, sets["de"], "de")}
 
 
 def test_colbert_xm_on_tiny_checkpoint(real):
@@ -409,7 +418,7 @@ def test_colbert_xm_on_tiny_checkpoint(real):
     model = system.load_model("cpu")
     initial = {k: v.clone() for k, v in model.state_dict().items()}
     before = _xm_measures(model, data, sets)
-    settings = system.TrainParams(steps=120, batch_size=16, lr=3e-3, warmup=0.05, schedule="constant", device="cpu")
+    settings = system.TrainParams(steps=60, batch_size=16, lr=2e-4, warmup=0.05, schedule="constant", device="cpu")
     assert isinstance(settings, ct.ColbertXMRecipe)
     facts = ct.train_colbert_xm(system, data, settings, folder / "xm", model=model)
     after = _xm_measures(model, data, sets)
@@ -418,6 +427,7 @@ def test_colbert_xm_on_tiny_checkpoint(real):
     assert facts["loss_last"] < facts["loss_first"] - 0.5
     assert after["rerank en"] > before["rerank en"] + 0.05
     assert after["train en"] > before["train en"]
+    assert after["test en"] > before["test en"] + 0.05  # measured: 0.141 -> 0.237
     groups = model.parameter_groups()
     fixed = [p for g in ("embeddings", "adapters") for p in groups[g]]
     frozen = {n for n, p in model.named_parameters() if any(p is q for q in fixed)}
@@ -442,20 +452,21 @@ def test_mtd_on_tiny_checkpoint(real):
     data, sets, folder = real
     system = _tiny("mtd-colbertx-mix-passages", data, folder / "mtd-init")
     model = system.load_model("cpu")
-    before = {"rerank en": _rerank_ndcg(model, data, "en"), "rerank de": _rerank_ndcg(model, data, "de"),
-              "kl en": _teacher_kl(model, data, "en"), "kl de": _teacher_kl(model, data, "de")}
-    settings = system.TrainParams(steps=150, lr=3e-3, warmup=0.05, device="cpu")
+    before = _mtd_measures(model, data, sets)
+    settings = system.TrainParams(steps=150, lr=1e-4, warmup=0.05, device="cpu")
     assert isinstance(settings, ct.MTDRecipe) and settings.mixing == "mix-passages"
     facts = system.train(data, settings, folder / "mtd")
     trained = system.with_checkpoint(folder / "mtd", "x").load_model("cpu")
-    after = {"rerank en": _rerank_ndcg(trained, data, "en"), "rerank de": _rerank_ndcg(trained, data, "de"),
-             "kl en": _teacher_kl(trained, data, "en"), "kl de": _teacher_kl(trained, data, "de")}
+    after = _mtd_measures(trained, data, sets)
     print(f"\nmtd mix-passages: loss {facts['loss_first']:.3f} -> {facts['loss_last']:.3f} in {facts['seconds']:.0f}s; "
           f"before {before} after {after}")
     assert facts["teacher"] == "run" and facts["entries"] == len(data.queries("en"))
     assert set(facts["passages_by_language"]) == {"en", "de"} and min(facts["passages_by_language"].values()) > 0
     assert after["kl en"] < before["kl en"] and after["kl de"] < before["kl de"]
     assert after["rerank en"] + after["rerank de"] > before["rerank en"] + before["rerank de"] + 0.05
+    # held-out topics, each language's queries over its own collection: measured 0.134 -> 0.254 (en),
+    # 0.101 -> 0.213 (de)
+    assert after["test en"] > before["test en"] + 0.05 and after["test de"] > before["test de"] + 0.05
     # round-robin with PLAID-X's language-consistency loss runs on the real model too
     rr = system.TrainParams(steps=2, queries_per_batch=2, mixing="round-robin", language_consistency_loss=True,
                             device="cpu")

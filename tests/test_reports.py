@@ -12,9 +12,12 @@ import pytest
 
 from harness.cli import main
 from harness.measure import paper_estimate, percentiles
+from harness.spec import load_suite
 from tests.test_snakemake import demo  # noqa: F401  (the shared demo run)
 
 REPO = Path(__file__).resolve().parents[1]
+DEMO = load_suite(str(REPO / "suites" / "demo.yaml"))
+TRAINED = sorted(label for label, spec in DEMO.systems.items() if spec.train)
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -31,22 +34,24 @@ def test_every_table_in_three_formats(demo: Path) -> None:
 
 def test_significance_family_is_declared(demo: Path) -> None:
     tests = pd.read_csv(demo / "results/demo/tables/significance.csv")
-    # baseline bm25 vs the 4 other systems, 3 measures x 3 languages, t-test and TOST each in its own family
-    assert len(tests) == 2 * 36
-    assert set(tests.family) == {"t-test:all", "tost:all"} and set(tests.family_size) == {36}
+    # baseline bm25 vs every other system, 3 measures x 2 languages, t-test and TOST each in its own family
+    family = (len(DEMO.systems) - 1) * 3 * 2
+    assert len(tests) == 2 * family
+    assert set(tests.family) == {"t-test:all", "tost:all"} and set(tests.family_size) == {family}
     assert (tests.p_adjusted >= tests.p_value).all()
     assert "Families:" in (demo / "results/demo/tables/significance.md").read_text()
 
 
 def test_cost_tables(demo: Path) -> None:
     latency = pd.read_csv(demo / "results/demo/tables/latency.csv")
-    assert len(latency) == 15 and (latency["total p50 ms"] > 0).all() and (latency["QPS b=1"] > 0).all()
+    assert len(latency) == len(DEMO.systems) * 2 and (latency["total p50 ms"] > 0).all() and (latency["QPS b=1"] > 0).all()
     assert (latency["total p95 ms"] >= latency["total p50 ms"]).all()
     carbon = pd.read_csv(demo / "results/demo/tables/carbon.csv")
-    assert set(carbon.system) == {"bm25", "minilm", "dpr-xm", "colbert-xm", "mtd-colbertx"}
+    assert set(carbon.system) == set(DEMO.systems)
     assert (carbon["J/query"] > 0).all() and (carbon["retrieve kgCO2eq"] > 0).all()
     trained = carbon.set_index("system")["train kWh"]
-    assert trained[["dpr-xm", "colbert-xm", "mtd-colbertx"]].gt(0).all() and trained[["bm25", "minilm"]].isna().all()
+    assert set(TRAINED) == {"dpr-xm", "colbert-xm", "mtd-colbertx", "nllb-e5"}
+    assert trained[TRAINED].gt(0).all() and trained[["bm25", "minilm"]].isna().all()
     cost = json.loads((demo / "results/demo/cost/bm25/synthetic/en.json").read_text())
     assert cost["energy"]["retrieve"]["country"] == "FRA" and cost["hardware"]["cores"]
 
@@ -88,7 +93,7 @@ def test_baseline_update_is_explicit(demo: Path, monkeypatch, tmp_path) -> None:
     out = tmp_path / "new.json"
     assert main(["baseline", "--suite", "demo", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert data["suite"] == "demo" and len(data["cells"]) == 5 * 3 * 3
+    assert data["suite"] == "demo" and len(data["cells"]) == len(DEMO.systems) * 3 * 2
     assert main(["check", "--baseline", str(out)]) == 0
 
 
@@ -113,7 +118,7 @@ def test_leaderboard_renders_in_chromium(demo: Path, monkeypatch) -> None:
     assert plots >= 3  # per-language bars, vs latency, vs energy
     # the page sorted its first table by the last column (J/query), descending, in the browser
     order = [float(v) for v in head.split('data-selftest="')[1].split('"')[0].split(",")]
-    assert order == sorted(order, reverse=True) and len(order) == 5  # the demo's five systems
+    assert order == sorted(order, reverse=True) and len(order) == len(DEMO.systems)
 
 
 def test_percentiles_and_paper_estimate() -> None:
@@ -141,3 +146,45 @@ def test_carbon_table_shows_tdp_estimate(demo: Path) -> None:
     carbon = pd.read_csv(demo / "results/demo/tables/carbon.csv")
     assert (carbon["TDP estimate kgCO2eq"] > 0).all()
     assert "TDP estimate" in (demo / "results/demo/tables/carbon.md").read_text()
+
+
+COSTED = """\
+name: costed
+depth: 10
+measures: [nDCG@10]
+datasets:
+  - {name: syn, id: "synthetic:en?docs=100&queries=6&train=6", languages: [en]}
+systems:
+  bm25:
+    system: bm25
+cost: {country: FRA, latency_queries: 4, warmup: 1, batch_size: 2}
+"""
+
+
+def test_retrieve_measures_latency_and_cost_reuses_it(workdir: Path, monkeypatch) -> None:
+    """The retrieve job times the queries while the model is loaded; the cost step only reads that
+    record, and measures anew only when the cost settings changed."""
+    from harness import measure, registry, steps
+    from harness.spec import load_suite
+
+    (workdir / "suites").mkdir()
+    (workdir / "suites" / "costed.yaml").write_text(COSTED)
+    suite = load_suite("costed")
+    unit = suite.units()[0]
+    steps.index(suite, "bm25", unit)
+    steps.retrieve(suite, "bm25", unit)
+    measured = [r for r in registry.records() if r.step == "latency"]
+    assert len(measured) == 1 and measured[0].data["latency"]["queries"] == 4
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("the cost step timed the queries again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(measure, "latency", no_timing)
+        assert steps.cost(suite, "bm25", unit).id == measured[0].id
+    cost = json.loads(steps.suite_file("costed", "cost", "bm25", unit).read_text())
+    assert cost["records"]["latency"] == measured[0].id and cost["latency"]["qps_batch1"] > 0
+    (workdir / "suites" / "costed.yaml").write_text(COSTED.replace("latency_queries: 4", "latency_queries: 3"))
+    changed = load_suite("costed")
+    again = steps.cost(changed, "bm25", unit)
+    assert again.id != measured[0].id and again.data["latency"]["queries"] == 3
