@@ -617,3 +617,15 @@ def test_mtd_end_to_end(mtd_folder: Path, collections, tmp_path: Path) -> None:
     exact = mtd(mtd_folder, exhaustive=True).retrieve(dataset.queries(), tmp_path / "index", 5)
     assert set(run) == set(exact) == {q.query_id for q in dataset.queries()}
     assert consistent(run, exact, 5) >= 0.3  # measured 0.42: a random model at nbits=1 (see test_plaid.py)
+
+
+def test_encoding_throughput(xm_folder: Path, collections, benchmark) -> None:
+    """Documents and token vectors per second of the tiny ColBERT-XM encoder (the system's own
+    document path: batches of equal token length, punctuation masked)."""
+    docs = list(collections["en"].docs())[:200]
+    system = xm(xm_folder)
+    vectors, lengths = benchmark(system.encode_docs, docs)
+    assert len(lengths) == len(docs) and int(lengths.sum()) == len(vectors) and vectors.shape[1] == 32
+    if benchmark.stats:
+        benchmark.extra_info.update({"docs_per_s": len(docs) / benchmark.stats.stats.mean,
+                                     "tokens_per_s": int(lengths.sum()) / benchmark.stats.stats.mean})
