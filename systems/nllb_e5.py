@@ -693,8 +693,12 @@ TINY_NLLB = dict(d_model=64, encoder_layers=2, decoder_layers=1, encoder_attenti
 TINY_NLLB_EMBEDDING_STD = 0.25
 """×√d_model = 2 per dimension, about three times the sinusoidal position signal."""
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                 max_position_embeddings=132, initializer_range=0.2)
+                 max_position_embeddings=132, initializer_range=0.02)
 TINY_PROJECTION = 128
+TINY_BERT_EMBEDDING_STD = 1.0
+"""The tiny E5's word embeddings: with small layer weights (0.02) its mean-pooled output is close to a
+bag of words, so the teacher retrieves (nDCG@10 0.13 on synthetic en; 0.06 at init 0.2, where the
+layers scramble the tokens) and distilling it can improve the student's retrieval."""
 
 
 def write_tiny(root: Path, data: TrainingData, e5: str, seed: int = 0) -> Path:
@@ -722,7 +726,10 @@ def write_tiny(root: Path, data: TrainingData, e5: str, seed: int = 0) -> Path:
             e5_dir = Path(staging) / "e5"
             bert = bert_tokenizer(corpus + ["query: passage:"] * 10)
             torch.manual_seed(seed)
-            BertModel(BertConfig(vocab_size=len(bert), **TINY_BERT), add_pooling_layer=False).save_pretrained(e5_dir)
+            bert_model = BertModel(BertConfig(vocab_size=len(bert), **TINY_BERT), add_pooling_layer=False)
+            with torch.no_grad():
+                bert_model.embeddings.word_embeddings.weight.normal_(0.0, TINY_BERT_EMBEDDING_STD)
+            bert_model.save_pretrained(e5_dir)
             bert.save_pretrained(e5_dir)
             e5_reference = str(e5_dir)
         config = NllbE5Config(nllb=str(nllb_dir), e5=e5_reference, projection_dim=TINY_PROJECTION)
