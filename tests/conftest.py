@@ -16,3 +16,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HARNESS_RESULTS", raising=False)
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     return tmp_path
+
+
+def write_suite(workdir: Path, name: str, text: str) -> Path:
+    """Suite ``name`` written to ``workdir/suites/``, where `load_suite` and Snakemake look."""
+    path = workdir / "suites" / f"{name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    return path

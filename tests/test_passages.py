@@ -12,6 +12,7 @@ from harness.data.base import Doc
 from harness.passages import MARK, aggregate, as_passages, split
 from harness.runs import read_trec
 from harness.spec import PassageSpec, load_suite
+from tests.conftest import write_suite
 
 
 def test_split_covers_the_document_with_overlap() -> None:
@@ -72,8 +73,7 @@ systems:
 
 
 def test_maxp_and_firstp_through_the_steps(workdir: Path) -> None:
-    (workdir / "suites").mkdir()
-    (workdir / "suites" / "long.yaml").write_text(SUITE)
+    write_suite(workdir, "long", SUITE)
     suite = load_suite("long")
     unit = suite.units()[0]
     sizes = {}

@@ -13,6 +13,7 @@ import pytest
 from harness.cli import main
 from harness.measure import paper_estimate, percentiles
 from harness.spec import load_suite
+from tests.conftest import write_suite
 from tests.test_snakemake import demo  # noqa: F401  (the shared demo run)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,10 +166,8 @@ def test_retrieve_measures_latency_and_cost_reuses_it(workdir: Path, monkeypatch
     """The retrieve job times the queries while the model is loaded; the cost step only reads that
     record, and measures anew only when the cost settings changed."""
     from harness import measure, registry, steps
-    from harness.spec import load_suite
 
-    (workdir / "suites").mkdir()
-    (workdir / "suites" / "costed.yaml").write_text(COSTED)
+    write_suite(workdir, "costed", COSTED)
     suite = load_suite("costed")
     unit = suite.units()[0]
     steps.index(suite, "bm25", unit)
@@ -184,7 +183,17 @@ def test_retrieve_measures_latency_and_cost_reuses_it(workdir: Path, monkeypatch
         assert steps.cost(suite, "bm25", unit).id == measured[0].id
     cost = json.loads(steps.suite_file("costed", "cost", "bm25", unit).read_text())
     assert cost["records"]["latency"] == measured[0].id and cost["latency"]["qps_batch1"] > 0
-    (workdir / "suites" / "costed.yaml").write_text(COSTED.replace("latency_queries: 4", "latency_queries: 3"))
+    write_suite(workdir, "costed", COSTED.replace("latency_queries: 4", "latency_queries: 3"))
     changed = load_suite("costed")
     again = steps.cost(changed, "bm25", unit)
     assert again.id != measured[0].id and again.data["latency"]["queries"] == 3
+
+
+def test_cost_without_cost_settings_is_an_error(workdir: Path) -> None:
+    from harness import steps
+
+    write_suite(workdir, "costed", COSTED.replace("cost: {country: FRA, latency_queries: 4, warmup: 1, batch_size: 2}\n", ""))
+    suite = load_suite("costed")
+    assert suite.cost is None
+    with pytest.raises(ValueError, match="declares no cost settings"):
+        steps.cost(suite, "bm25", suite.units()[0])

@@ -16,6 +16,7 @@ from harness.evaluate import evaluate, means
 from harness.runs import read_trec
 from harness.spec import load_suite
 from harness.system import system_class
+from tests.conftest import write_suite
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "all"]
@@ -54,8 +55,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tiny(workdir: Path) -> Path:
-    (workdir / "suites").mkdir()
-    (workdir / "suites" / "tiny.yaml").write_text(TINY)
+    write_suite(workdir, "tiny", TINY)
     return workdir
 
 
@@ -95,7 +95,7 @@ def test_tiny_suite_runs_resumes_and_reruns_nothing(tiny: Path) -> None:
 def test_changed_settings_rerun_without_overwriting(tiny: Path) -> None:
     snakemake(tiny, "suites/tiny")
     runs_before = {r.id for r in registry.records() if r.step == "retrieve"}
-    (tiny / "suites" / "tiny.yaml").write_text(TINY.replace("depth: 50", "depth: 20"))
+    write_suite(tiny, "tiny", TINY.replace("depth: 50", "depth: 20"))
     log = snakemake(tiny, "suites/tiny")
     assert "rule retrieve" in log and "rule index" not in log
     runs_after = {r.id for r in registry.records() if r.step == "retrieve"}
@@ -157,8 +157,7 @@ systems:
 
 
 def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
-    (workdir / "suites").mkdir()
-    (workdir / "suites" / "sharded.yaml").write_text(SHARDED)
+    write_suite(workdir, "sharded", SHARDED)
     log = snakemake(workdir, "suites/sharded")
     assert log.count("rule shard:") == 3
     for i in range(3):

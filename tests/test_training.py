@@ -19,6 +19,7 @@ from harness.data.base import DataError
 from harness.evaluate import evaluate, means
 from harness.runs import make_run, write_trec
 from harness.spec import SuiteError, load_suite
+from tests.conftest import write_suite
 from harness.system import SystemConfigError, build_system
 from harness.training import TrainingData
 from systems.dense_train import frozen_names
@@ -195,8 +196,7 @@ systems:
 
 @pytest.fixture
 def suite(workdir: Path):
-    (workdir / "suites").mkdir()
-    (workdir / "suites" / "trained.yaml").write_text(SUITE)
+    write_suite(workdir, "trained", SUITE)
     return load_suite("trained")
 
 
@@ -221,10 +221,10 @@ def test_train_step_errors(suite, workdir: Path) -> None:
     with pytest.raises(FileNotFoundError, match="train"):
         steps.index(suite, "dpr", suite.units()[0])  # not trained yet: no pointer
     bad = SUITE.replace("lr: 1.0e-3", "lr: 1.0e-3, learning_rate: 2")
-    (workdir / "suites" / "trained.yaml").write_text(bad)
+    write_suite(workdir, "trained", bad)
     with pytest.raises(SystemConfigError, match="bad train params"):
         steps.train(load_suite("trained"), "dpr")
-    (workdir / "suites" / "trained.yaml").write_text(SUITE.replace("languages: [en, de]", "languages: []"))
+    write_suite(workdir, "trained", SUITE.replace("languages: [en, de]", "languages: []"))
     with pytest.raises(SuiteError):
         load_suite("trained")
     assert not any(r.step == "train" for r in registry.records())
