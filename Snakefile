@@ -1,8 +1,11 @@
 """Thin workflow: `snakemake --cores all suites/<name>` expands suites/<name>.yaml into harness steps.
 
 Every job is one `python -m harness <step>` call; the harness's content-addressed registry makes a
-rerun with identical inputs free, and Snakemake's params trigger reruns when a suite's settings
-change. Cluster execution uses Snakemake's own executor plugins (see README).
+rerun with identical inputs free. Each job's params are what its output depends on (`harness.jobs`:
+the suite's settings and a hash of every source file its code reaches), so Snakemake reruns exactly
+the jobs a changed setting or an edited file affects; that identity is read from file contents.
+Planning checks the suite first (`harness.spec.check_suite`: checking params imports the suite's
+system modules). Cluster execution uses Snakemake's own executor plugins (see README).
 """
 
 import json
@@ -10,10 +13,11 @@ import sys
 
 from functools import cache
 
-from harness.spec import load_suite as _load_suite
-from harness.system import system_class
+from harness import jobs
+from harness.catalog import entry
+from harness.spec import SuiteError, load_suite as _load_suite
 from harness.paths import results_dir
-from harness.steps import suite_file
+from harness.layout import suite_file
 
 PY = sys.executable
 R = str(results_dir())
@@ -28,23 +32,23 @@ wildcard_constraints:
 
 @cache
 def load_suite(name):
-    """Suites are parsed once per invocation, however many jobs ask."""
-    return _load_suite(name)
+    """Suites are parsed and checked (`harness.spec.check_suite`) once per invocation, however many
+    jobs ask; a bad suite stops planning with its one-line error, before any job runs."""
+    try:
+        return _load_suite(name)
+    except SuiteError as e:
+        sys.exit(str(e))
 
 
 def unit(wc):
     return load_suite(wc.suite).unit(wc.dataset, wc.lang)
 
 
-def step_config(*fields):
-    """A params function: the suite settings whose change must rerun the job."""
+def step_config(settings):
+    """A params function: the settings and code versions (`harness.jobs`) whose change must rerun the job."""
 
     def config(wc):
-        suite = load_suite(wc.suite)
-        settings = {"system": suite.system(wc.system).model_dump(), "dataset": unit(wc).dataset_id,
-                    "depth": suite.depth, "measures": suite.measures, "shards": unit(wc).shards,
-                    "cost": suite.cost.model_dump() if suite.cost else None}
-        return json.dumps({k: settings[k] for k in ("system", "dataset", *fields)}, sort_keys=True)
+        return json.dumps(settings(load_suite(wc.suite), wc.system, unit(wc)), sort_keys=True, default=str)
 
     return config
 
@@ -74,7 +78,7 @@ rule tables:
     output:
         R + "/{suite}/tables/manifest.json",
     params:
-        settings=lambda wc: load_suite(wc.suite).model_dump_json(include={"measures", "statistics", "cost"}),
+        settings=lambda wc: json.dumps(jobs.tables_settings(load_suite(wc.suite)), sort_keys=True),
     shell:
         PY + " -m harness tables --suite {wildcards.suite}"
 
@@ -85,7 +89,7 @@ rule evaluate:
     output:
         R + "/{suite}/eval/{system}/{dataset}/{lang}.tsv",
     params:
-        config=step_config("measures"),
+        config=step_config(jobs.eval_settings),
     shell:
         STEP.replace("STEP", "evaluate")
 
@@ -96,7 +100,7 @@ rule cost:
     output:
         R + "/{suite}/cost/{system}/{dataset}/{lang}.json",
     params:
-        config=step_config("depth", "cost"),
+        config=step_config(jobs.cost_settings),
     shell:
         STEP.replace("STEP", "cost")
 
@@ -107,7 +111,7 @@ rule retrieve:
     output:
         R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
     params:
-        config=step_config("depth"),
+        config=step_config(jobs.retrieve_settings),
     shell:
         STEP.replace("STEP", "retrieve")
 
@@ -125,11 +129,11 @@ def shard_inputs(wc):
 
 
 def system_resources(name):
-    """A resource the system's class declares for its index jobs (gpu, mem_mb)."""
+    """A resource the catalogue gives the system's index, shard and train jobs (gpu, mem_mb)."""
 
     def resource(wc):
-        suite = load_suite(wc.suite)
-        return system_class(suite.system(wc.system).system).resources.get(name, 0)
+        row = entry(load_suite(wc.suite).system(wc.system).system)
+        return row.resources.get(name, 0) if row else 0
 
     return resource
 
@@ -138,8 +142,7 @@ rule train:
     output:
         R + "/{suite}/train/{system}.json",
     params:
-        config=lambda wc: load_suite(wc.suite).system(wc.system).model_dump_json(),
-        cost=lambda wc: load_suite(wc.suite).model_dump_json(include={"cost"}),
+        config=lambda wc: json.dumps(jobs.train_settings(load_suite(wc.suite), wc.system), sort_keys=True),
     resources:
         mem_mb=system_resources("mem_mb"),
         gpu=system_resources("gpu"),
@@ -155,7 +158,7 @@ rule shard:
     wildcard_constraints:
         shard=r"\d+",
     params:
-        config=step_config("shards"),
+        config=step_config(jobs.index_settings),
     resources:
         mem_mb=system_resources("mem_mb"),
         gpu=system_resources("gpu"),
@@ -169,7 +172,7 @@ rule index:
     output:
         R + "/{suite}/index/{system}/{dataset}/{lang}.json",
     params:
-        config=step_config("shards"),
+        config=step_config(jobs.index_settings),
     resources:
         mem_mb=system_resources("mem_mb"),
         gpu=system_resources("gpu"),

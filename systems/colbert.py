@@ -643,9 +643,7 @@ class ColbertSystem(System):
     description = "late interaction (HF_ColBERT checkpoint) over a PLAID index"
     Params = ColbertParams
     retrieve_params = frozenset({"nprobe", "centroid_score_threshold", "ndocs", "exhaustive"})
-    resources = {"mem_mb": 32000, "gpu": 1}
     shard_folder = "tokens"
-    code_modules = ("systems.plaid", "systems.colbert_train", "systems.xmod", "systems.tiny")
     TrainParams = colbert_train.ColbertTrainParams
     params: ColbertParams
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import groupby, islice
@@ -195,7 +195,6 @@ class DenseSystem(System):
     description = "dense retrieval with any sentence-transformers model (faiss: flat, IVF, HNSW, PQ; int8/int4)"
     Params = DenseParams
     retrieve_params = frozenset({"query_prompt", "nprobe", "ef_search"})
-    resources = {"mem_mb": 16000, "gpu": 1}
     shard_folder = "vectors"
     TrainParams = dense_train.DenseTraining
     params: DenseParams

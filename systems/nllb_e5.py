@@ -771,7 +771,6 @@ class NllbE5System(DenseSystem):
                    "encoded with its own language as NLLB src_lang; trained by MSE distillation from E5")
     Params = NllbE5Params
     TrainParams = NllbE5TrainParams
-    code_modules = ("systems.dense",)
     params: NllbE5Params
 
     def _device(self) -> str:

@@ -1,12 +1,32 @@
-"""Shared fixtures: every test runs with its own results folder and cache."""
+"""Shared fixtures: every test runs with its own results folder and cache; one demo run per session."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "all"]
+
+
+def snakemake(workdir: Path, *targets: str, env: dict[str, str] | None = None) -> str:
+    """Run Snakemake on the repository's workflow in ``workdir`` (with extra ``env``); its log."""
+    done = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *targets], capture_output=True, text=True,
+                          timeout=1200, env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One run of the repository's demo suite, shared by every test that reads its outputs."""
+    workdir = tmp_path_factory.mktemp("demo")
+    snakemake(workdir, "suites/demo", env={"HARNESS_CACHE": str(workdir / "cache")})
+    return workdir
 
 
 @pytest.fixture

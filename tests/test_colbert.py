@@ -20,6 +20,7 @@ import pytest
 import torch
 
 import systems.colbert as colbert
+from harness import catalog
 from harness.data import load_dataset
 from harness.data.base import Dataset, Located, Query
 from harness.languages import UnsupportedLanguage
@@ -109,7 +110,7 @@ def edit_metadata(src: Path, dst: Path, **changes) -> Path:
 
 def test_registered_systems() -> None:
     xm_cls = system_class("colbert-xm")
-    assert issubclass(xm_cls, ColbertSystem) and xm_cls.resources["gpu"] == 1
+    assert issubclass(xm_cls, ColbertSystem) and catalog.entry("colbert-xm").resources["gpu"] == 1
     assert xm_cls.retrieve_params == {"nprobe", "centroid_score_threshold", "ndocs", "exhaustive"}
     assert build_system("colbert-xm").model_id == "antoinelouis/colbert-xm"
     assert build_system("colbert-xm").index_identity(load_dataset(SYNTHETIC.format(lang="en")))["checkpoint"] \

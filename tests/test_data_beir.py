@@ -126,7 +126,7 @@ def test_missing_corpus(tsv_folder):
         list(ds.docs())
     assert str(tsv_folder / "corpus.jsonl") in str(info.value)
     with pytest.raises(DataError, match="corpus.jsonl"):
-        ds.fingerprint
+        _ = ds.fingerprint
 
 
 def test_missing_queries(tsv_folder):
@@ -272,9 +272,162 @@ def test_fingerprint_differs_between_languages(tsv_folder):
     assert load_dataset(f"beir:{tsv_folder}?lang=hi").fingerprint != load_dataset(f"beir:{tsv_folder}?lang=en").fingerprint
 
 
-def test_null_text_is_not_the_string_none(tsv_folder):
-    """A null ``title`` becomes ""; a null ``text`` must not become the four letters "None"."""
-    write_jsonl(tsv_folder / "corpus.jsonl", [{"_id": "d1", "title": None, "text": None}, *CORPUS[1:]])
-    doc = next(load_dataset(f"beir:{tsv_folder}?lang=hi").docs())
-    assert doc.title == ""
-    assert doc.text != "None"
+# -- strict input: every rule of harness.data.base, through the BEIR reader -------------------------
+
+
+def raises_at(action, where: str, *words: str) -> str:
+    """Run ``action``; it must raise a `DataError` that names ``where`` and each of ``words``."""
+    with pytest.raises(DataError) as info:
+        action()
+    message = str(info.value)
+    assert where in message, message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+@pytest.mark.parametrize("field", ["text", "_id"])
+def test_null_doc_text_or_id_is_an_error(tsv_folder, field):
+    write_jsonl(tsv_folder / "corpus.jsonl", [*CORPUS[:2], {**CORPUS[2], field: None}, CORPUS[3]])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    raises_at(lambda: list(ds.docs()), f"{tsv_folder / 'corpus.jsonl'}:3", repr(field), "null")
+
+
+def test_null_query_text_is_an_error_not_the_query_none(tsv_folder):
+    write_jsonl(tsv_folder / "queries.jsonl", [QUERIES[0], {"_id": "q2", "text": None}, QUERIES[2]])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    raises_at(ds.queries, f"{tsv_folder / 'queries.jsonl'}:2", "'text'", "null")
+
+
+def test_missing_doc_text_is_an_error(tsv_folder):
+    write_jsonl(tsv_folder / "corpus.jsonl", [CORPUS[0], {"_id": "d2", "title": "only a title"}])
+    raises_at(lambda: list(load_dataset(f"beir:{tsv_folder}?lang=hi").docs()), "corpus.jsonl:2", "missing field 'text'")
+
+
+def test_null_or_missing_title_is_no_title(tsv_folder):
+    """Documented choice: ``title`` is optional, and a null title is the empty title."""
+    write_jsonl(tsv_folder / "corpus.jsonl", [{"_id": "d1", "title": None, "text": "x"}, *CORPUS[1:]])
+    docs = list(load_dataset(f"beir:{tsv_folder}?lang=hi").docs())
+    assert (docs[0].title, docs[0].contents) == ("", "x")
+    assert docs[2].title == ""  # d3 has no title field
+
+
+def test_object_text_is_an_error_and_numbers_are_text(tsv_folder):
+    write_jsonl(tsv_folder / "corpus.jsonl", [{"_id": 7, "text": 1.5}, {"_id": "d1", "text": ["a", "b"]}])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    it = ds.docs()
+    first = next(it)
+    assert (first.doc_id, first.text) == ("7", "1.5")
+    raises_at(lambda: next(it), "corpus.jsonl:2", "'text' must be a string, got list")
+
+
+@pytest.mark.parametrize("qrels_format, line", [("tsv", len(QRELS) + 2), ("jsonl", len(QRELS) + 1)])
+def test_qrels_naming_an_unknown_doc(tmp_path, qrels_format, line):
+    folder = make_folder(tmp_path / "f", qrels_format, qrels=QRELS + [("q2", "d99", 1)])
+    ds = load_dataset(f"beir:{folder}?lang=hi")
+    assert ds.qrels()["q2"]["d99"] == 1  # the qrels alone cannot tell: the corpus is not read for them
+    path = folder / "qrels" / f"test.{qrels_format}"
+    message = raises_at(lambda: list(ds.docs()), f"{path}:{line}", "'d99'", "'q2'")
+    assert "not among the documents" in message
+
+
+def test_unknown_doc_check_reads_the_corpus_once(tsv_folder, monkeypatch):
+    from harness.data import beir
+
+    reads = []
+    original = beir.read_jsonl
+    monkeypatch.setattr(beir, "read_jsonl", lambda path: reads.append(path.name) or original(path))
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    assert [d.doc_id for d in ds.docs()] == ["d1", "d2", "d3", "d4"]
+    assert reads.count("corpus.jsonl") == 1
+
+
+def test_qrels_of_dropped_queries_are_not_checked_against_the_corpus(tsv_folder):
+    write_qrels_tsv(tsv_folder / "qrels" / "test.tsv", QRELS + [("q99", "d99", 1)])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi&qrels_without_queries=drop")
+    assert len(list(ds.docs())) == len(CORPUS)
+
+
+def test_qrels_for_unknown_query_names_the_line(tsv_folder):
+    write_qrels_tsv(tsv_folder / "qrels" / "test.tsv", QRELS + [("q99", "d1", 1)])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    raises_at(ds.qrels, f"{tsv_folder / 'qrels' / 'test.tsv'}:{len(QRELS) + 2}", "'q99'", "qrels_without_queries=drop")
+
+
+@pytest.mark.parametrize("qrels_format", ["tsv", "jsonl"])
+def test_pair_judged_twice_with_different_grades(tmp_path, qrels_format):
+    folder = make_folder(tmp_path / "f", qrels_format, qrels=[("q1", "d1", 1), ("q2", "d2", 2), ("q1", "d1", 2)])
+    line = 4 if qrels_format == "tsv" else 3
+    message = raises_at(load_dataset(f"beir:{folder}?lang=hi").qrels, f"test.{qrels_format}:{line}", "'q1'", "'d1'")
+    assert "judged it 1" in message
+
+
+def test_pair_judged_twice_with_the_same_grade_is_accepted(tmp_path):
+    folder = make_folder(tmp_path / "f", qrels=[("q1", "d1", 1), ("q2", "d2", 2), ("q1", "d1", 1)])
+    assert load_dataset(f"beir:{folder}?lang=hi").qrels() == {"q1": {"d1": 1}, "q2": {"d2": 2}}
+
+
+@pytest.mark.parametrize("text", ["", "  \t "])
+def test_judged_empty_query_is_an_error(tsv_folder, text):
+    write_jsonl(tsv_folder / "queries.jsonl", [QUERIES[0], {"_id": "q2", "text": text}, QUERIES[2]])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    raises_at(ds.queries, f"{tsv_folder / 'queries.jsonl'}:2", "'q2'", "empty text")
+    with pytest.raises(DataError, match="empty text"):
+        ds.qrels()  # evaluation stops too
+
+
+def test_empty_docs_and_unjudged_empty_queries_are_counted(tsv_folder):
+    corpus = [*CORPUS, {"_id": "d5", "title": "", "text": ""}, {"_id": "d6", "title": " ", "text": "\n\t"},
+              {"_id": "d7", "title": "title only", "text": ""}]
+    write_jsonl(tsv_folder / "corpus.jsonl", corpus)
+    write_jsonl(tsv_folder / "queries.jsonl", [*QUERIES, {"_id": "q4", "text": " "}])  # q4: not judged
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    before = ds.describe()
+    assert (before["queries"], before["empty_queries"]) == (2, 1)
+    assert before["docs"] is None and before["empty_docs"] is None  # not counted until read
+    assert len(list(ds.docs())) == 7
+    after = ds.describe()
+    assert (after["docs"], after["empty_docs"]) == (7, 2)  # d7 has a title: not empty
+    assert [q.query_id for q in ds.queries()] == ["q1", "q2"]
+
+
+@pytest.mark.parametrize("name, line", [("corpus.jsonl", 3), ("queries.jsonl", 2), ("qrels/test.tsv", 3)])
+def test_bytes_that_are_not_utf8_name_file_and_line(tsv_folder, name, line):
+    path = tsv_folder / name
+    lines = path.read_bytes().split(b"\n")
+    lines[line - 1] = lines[line - 1][:3] + b"\xff" + lines[line - 1][3:]  # never the start of a UTF-8 character
+    path.write_bytes(b"\n".join(lines))
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    message = raises_at(lambda: (list(ds.docs()), ds.queries()), f"{path}:{line}", "not valid UTF-8")
+    assert "UnicodeDecodeError" not in message
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    plain = make_folder(tmp_path / "plain")
+    bom = make_folder(tmp_path / "bom")
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        path = bom / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert snapshot(load_dataset(f"beir:{bom}?lang=hi")) == snapshot(load_dataset(f"beir:{plain}?lang=hi"))
+    jsonl = make_folder(tmp_path / "jsonl", "jsonl")
+    (jsonl / "qrels" / "test.jsonl").write_bytes(b"\xef\xbb\xbf" + (jsonl / "qrels" / "test.jsonl").read_bytes())
+    assert load_dataset(f"beir:{jsonl}?lang=hi").qrels() == load_dataset(f"beir:{plain}?lang=hi").qrels()
+
+
+@pytest.mark.parametrize("bad", ["", "d 5", "d5\t", " d5", "d\u00a05"])
+def test_doc_id_empty_or_with_whitespace(tsv_folder, bad):
+    write_jsonl(tsv_folder / "corpus.jsonl", [*CORPUS, {"_id": bad, "text": "x"}])
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    raises_at(lambda: list(ds.docs()), f"{tsv_folder / 'corpus.jsonl'}:5", f"doc id {bad!r}", "whitespace")
+
+
+@pytest.mark.parametrize("bad", ["", "q 1"])
+def test_query_id_empty_or_with_whitespace(tsv_folder, bad):
+    write_jsonl(tsv_folder / "queries.jsonl", [*QUERIES, {"_id": bad, "text": "x"}])
+    raises_at(load_dataset(f"beir:{tsv_folder}?lang=hi").queries, f"{tsv_folder / 'queries.jsonl'}:4",
+              f"query id {bad!r}")
+
+
+def test_qrels_doc_id_with_whitespace(tsv_folder):
+    write_qrels_tsv(tsv_folder / "qrels" / "test.tsv", [("q1", "d 1", 1)])
+    raises_at(load_dataset(f"beir:{tsv_folder}?lang=hi").qrels, "test.tsv:2", "doc id 'd 1'")

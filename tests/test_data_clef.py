@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import DataError, load_dataset, schemes
-from harness.data import clef
+from harness.data import DataError, clef, load_dataset, schemes
 from harness.data.clef import LAYOUT, normalize_topic_id
 
 LANGS = ("en", "fr", "de", "es", "it")
@@ -287,20 +286,27 @@ def test_docs_override(tree):
     custom.mkdir(parents=True)
     (custom / "a.sgml").write_bytes("<DOC>\n<DOCNO>MINE-1</DOCNO>\n<TEXT>Ça va très bien.</TEXT>\n</DOC>\n".encode("latin-1"))
     (custom / "lemonde.dtd").write_text("<!ELEMENT DOC - - (DOCNO, TEXT)>\n")
-    ds = load_dataset(f"clef:2003/fr?root={root}&docs=mine/**/*.sgml")
+    (root / "mine" / "qrels").write_text("141 0 MINE-1 1\n142 0 MINE-1 0\n")  # the table's qrels name other docs
+    ds = load_dataset(f"clef:2003/fr?root={root}&docs=mine/**/*.sgml&qrels=mine/qrels")
     assert docs_of(ds) == {"MINE-1": ("fr", "", "Ça va très bien.")}
-    absolute = load_dataset(f"clef:2003/fr?root={root}&docs={custom}/*")  # the .dtd is skipped
+    absolute = load_dataset(f"clef:2003/fr?root={root}&docs={custom}/*&qrels=mine/qrels")  # the .dtd is skipped
     assert docs_of(absolute) == docs_of(ds)
     utf8 = custom / "b.sgml"
-    utf8.write_bytes("<DOC><DOCNO>MINE-2</DOCNO><TEXT>Ça</TEXT></DOC>".encode("utf-8"))
-    ds = load_dataset(f"clef:2003/fr?root={root}&docs={utf8}&encoding=utf-8")
+    utf8.write_bytes("<DOC><DOCNO>MINE-2</DOCNO><TEXT>Ça</TEXT></DOC>".encode())
+    (root / "mine" / "qrels2").write_text("141 0 MINE-2 1\n")
+    ds = load_dataset(f"clef:2003/fr?root={root}&docs={utf8}&encoding=utf-8&qrels=mine/qrels2")
     assert docs_of(ds) == {"MINE-2": ("fr", "", "Ça")}
+    with pytest.raises(DataError, match=r"qrels_FR:1: qrels judge doc 'LEMONDE1994-0001'"):
+        docs_of(load_dataset(f"clef:2003/fr?root={root}&docs=mine/**/*.sgml"))
 
 
 def test_docs_override_per_language_in_multilingual(tree):
     root, expected = tree
+    qrels = root / "qrels-en-la-fr"  # the table's English qrels judge Glasgow Herald documents too
+    qrels.write_text("".join(line for rel in (LAYOUT[2003].qrels["en"], LAYOUT[2003].qrels["fr"])
+                             for line in (root / rel).read_text().splitlines(keepends=True) if "GLASGOW" not in line))
     ds = load_dataset(f"clef:2003/multi?root={root}&doc_langs=en,fr"
-                      f"&docs_en=DocumentData/DataCollections/English_data/la*")
+                      f"&docs_en=DocumentData/DataCollections/English_data/la*&qrels={qrels}")
     docs = docs_of(ds)
     assert {k.rsplit("-", 1)[0] for k, v in docs.items() if v[0] == "en"} == {"LOSANGELESTIMES1994"}
     assert {k for k, v in docs.items() if v[0] == "fr"} == set(collection_docs(expected, 2003, "fr"))
@@ -321,7 +327,8 @@ def test_topics_and_qrels_override(tree, tmp_path):
 
 def test_text_fields_and_id_field(tree):
     root, _ = tree
-    ds = load_dataset(f"clef:2001/en?root={root}&text_fields=TEXT&id_field=DOCID")
+    (root / "qrels-docid").write_text("41 0 1001 1\n42 0 1002 1\n")  # qrels that name documents by DOCID
+    ds = load_dataset(f"clef:2001/en?root={root}&text_fields=TEXT&id_field=DOCID&qrels=qrels-docid")
     docs = docs_of(ds)
     assert docs["1001"] == ("en", "", "The café served naïve tourists & locals. 1")
 
@@ -469,7 +476,10 @@ def test_qrels_for_unknown_topic(tree):
     root, _ = tree
     with open(root / LAYOUT[2003].qrels["fr"], "a", encoding="latin-1") as f:
         f.write("199 0 LEMONDE1994-0001 1\n")
-    with pytest.raises(DataError, match="not in the queries"):
+    path = root / LAYOUT[2003].qrels["fr"]
+    line = path.read_text(encoding="latin-1").count("\n")
+    where = re.escape(f"{path}:{line}")
+    with pytest.raises(DataError, match=rf"{where}: qrels mention 1 queries that are not in the queries"):
         load_dataset(f"clef:2003/fr?root={root}").qrels()
     assert set(load_dataset(f"clef:2003/fr?root={root}&qrels_without_queries=drop").qrels()) == {"141", "142"}
 
@@ -529,3 +539,58 @@ def test_readme_and_empty_folder(tree):
 def test_bad_ids(bad, match):
     with pytest.raises(DataError, match=match):
         load_dataset(bad)
+
+
+def append_qrels(root: Path, lang: str, text: str) -> tuple[Path, int]:
+    """Append ``text`` to the 2003 qrels of ``lang``; (path, number of the first appended line)."""
+    path = root / LAYOUT[2003].qrels[lang]
+    first = path.read_text(encoding="latin-1").count("\n") + 1
+    with open(path, "a", encoding="latin-1") as f:
+        f.write(text)
+    return path, first
+
+
+def test_qrels_naming_an_unknown_doc(tree):
+    root, _ = tree
+    path, line = append_qrels(root, "fr", "142 0 LEMONDE1994-9999 1\n")
+    ds = load_dataset(f"clef:2003/fr?root={root}")
+    assert ds.qrels()["142"]["LEMONDE1994-9999"] == 1  # evaluation alone does not read the documents
+    where = re.escape(f"{path}:{line}")
+    with pytest.raises(DataError, match=rf"{where}: qrels judge doc 'LEMONDE1994-9999' \(query '142'\)"):
+        docs_of(ds)
+
+
+def test_pair_judged_twice(tree):
+    root, _ = tree
+    path, line = append_qrels(root, "fr", "C141 0 LEMONDE1994-0001 1\n")  # the same grade again: accepted
+    assert load_dataset(f"clef:2003/fr?root={root}").qrels()["141"]["LEMONDE1994-0001"] == 1
+    path, line = append_qrels(root, "fr", "141 0 LEMONDE1994-0001 0\n")
+    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:{line}: query '141' judges doc 'LEMONDE1994-0001' 0, "
+                                        "but an earlier line judged it 1"):
+        load_dataset(f"clef:2003/fr?root={root}").qrels()
+
+
+def test_docno_with_whitespace(tree):
+    root, _ = tree
+    folder = root / "DocumentData/DataCollections/French_data/ats95"
+    (folder / "0102").write_bytes(b"<DOC>\n<DOCNO>ATS 1995</DOCNO>\n<TX>texte</TX>\n</DOC>\n")
+    where = re.escape(f"{folder / '0102'}:1")
+    with pytest.raises(DataError, match=rf"{where}: doc id 'ATS 1995' is empty or contains whitespace"):
+        docs_of(load_dataset(f"clef:2003/fr?root={root}"))
+
+
+def test_topics_not_in_their_declared_encoding_name_file_and_line(tree):
+    root, _ = tree
+    path = root / LAYOUT[2003].topics["fr"]
+    line = path.read_bytes()[: path.read_bytes().index("é".encode("latin-1"))].count(b"\n") + 1
+    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:{line}: not valid utf-8"):
+        load_dataset(f"clef:2003/fr?root={root}&topics_encoding=utf-8").queries()
+
+
+def test_empty_docs_counted(tree):
+    root, _ = tree
+    folder = root / "DocumentData/DataCollections/French_data/ats95"
+    (folder / "0102").write_bytes(b"<DOC>\n<DOCNO>ATS-EMPTY</DOCNO>\n<TX> </TX>\n</DOC>\n")
+    ds = load_dataset(f"clef:2003/fr?root={root}")
+    assert len(docs_of(ds)) == 7
+    assert (ds.describe()["docs"], ds.describe()["empty_docs"]) == (7, 1)

@@ -65,7 +65,7 @@ def run_isolated(home: Path, body: str, timeout: float = 60, expect_download_att
     env.update(IR_DATASETS_HOME=str(home), IR_DATASETS_DL_TRIES="1", PYTHONIOENCODING="utf-8")
     proc = subprocess.run(
         [sys.executable, "-c", PRELUDE + textwrap.dedent(body)],
-        env=env, capture_output=True, text=True, timeout=timeout, encoding="utf-8",
+        env=env, capture_output=True, text=True, timeout=timeout, encoding="utf-8", check=False,
     )
     assert proc.returncode == 0, f"subprocess failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     if not expect_download_attempt:
@@ -164,6 +164,9 @@ def test_mmarco_fingerprint_and_describe(mmarco_nl):
         "fingerprint": result["fingerprint"],
         "doc_languages": ["nl"],
         "queries": 3,
+        "empty_queries": 0,
+        "docs": 4,  # counted: the fixture read the documents before describe()
+        "empty_docs": 0,
     }
 
 
@@ -216,3 +219,39 @@ def test_unstaged_file_fails_fast_without_network(tmp_path):
 def test_unknown_option():
     with pytest.raises(DataError, match="unknown options"):
         load_dataset("irds:mmarco/v2/dt/dev/small?split=dev")
+
+
+def test_qrels_naming_an_unknown_doc_and_conflicting_grades(tmp_path):
+    stage_mmarco_dutch(tmp_path / "unknown")
+    stage(tmp_path / "unknown", "mmarco", {"dev/qrels-small": "100 0 0 1\n101 0 1 1\n103 0 9 1\n"})
+    stage_mmarco_dutch(tmp_path / "twice")
+    stage(tmp_path / "twice", "mmarco", {"dev/qrels-small": "100 0 0 1\n101 0 1 1\n100 0 0 1\n100 0 0 2\n"})
+    body = """
+        ds = load_dataset("irds:mmarco/v2/dt/dev/small")
+        out = {}
+        for name, action in [("qrels", ds.qrels), ("docs", lambda: list(ds.docs()))]:
+            try:
+                action()
+                out[name] = None
+            except DataError as e:
+                out[name] = str(e)
+        print(json.dumps(out))
+    """
+    unknown = run_isolated(tmp_path / "unknown", body)
+    assert unknown["qrels"] is None  # the documents are not read for the qrels alone
+    assert unknown["docs"].startswith("mmarco/v2/dt/dev/small qrel #2: qrels judge doc '9' (query '103')")
+    twice = run_isolated(tmp_path / "twice", body)
+    assert twice["qrels"].startswith("mmarco/v2/dt/dev/small qrel #3: query '100' judges doc '0' 2, but an earlier")
+
+
+def test_documents_not_in_utf8_name_file_and_line(tmp_path):
+    path = stage_mmarco_dutch(tmp_path)["v2/dt/docs"]
+    path.write_bytes(path.read_bytes().replace(b"Kaas", b"K\xffas"))
+    result = run_isolated(tmp_path, """
+        try:
+            list(load_dataset("irds:mmarco/v2/dt/dev/small").docs())
+            print(json.dumps({"error": None}))
+        except DataError as e:
+            print(json.dumps({"error": str(e)}))
+    """)
+    assert result["error"] == f"{path}:3: not valid UTF-8 (bytes {bytes([0xff])!r})"

@@ -152,7 +152,7 @@ def test_mrtydi_all_eleven_languages_are_known(mrtydi):
         docs, query, declared_docs, declared_queries = mrtydi["declared"][lang]
         assert declared_docs == declared_queries == lang  # ir_datasets declares the ISO code itself
         assert docs == [lang] and query == lang
-        language(lang).lucene_analyzer  # the table has a row (and an analyzer) for it
+        _ = language(lang).lucene_analyzer  # the table has a row (and an analyzer) for it
 
 
 def test_mrtydi_archive_copy_is_md5_verified(tmp_path):

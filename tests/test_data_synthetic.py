@@ -211,9 +211,9 @@ def test_too_few_docs():
 
 
 def test_too_many_queries_for_the_topics():
-    ds = load_dataset("synthetic:de?docs=40&queries=10&train=10")
-    with pytest.raises(DataError, match="usable topics"):
-        ds.queries()
+    """Found from the id alone (docs/8 topics at most), before anything is generated."""
+    with pytest.raises(DataError, match="queries\\+train=20, but 40 docs give at most 5 usable topics"):
+        load_dataset("synthetic:de?docs=40&queries=10&train=10")
 
 
 @pytest.mark.parametrize("lang", ["xx", "klingon"])
@@ -241,3 +241,11 @@ def test_benchmark_generate_20k_docs(benchmark):
 
     count = benchmark.pedantic(generate, rounds=1, iterations=1)
     assert count == 20000
+
+
+def test_describe_counts_documents_once_read():
+    fresh = load_dataset(sid("de"))
+    before = fresh.describe()
+    assert (before["docs"], before["empty_docs"], before["empty_queries"]) == (None, None, 0)
+    assert len(list(fresh.docs())) == 300
+    assert (fresh.describe()["docs"], fresh.describe()["empty_docs"]) == (300, 0)

@@ -40,3 +40,28 @@ def test_union_errors(tmp_path: Path) -> None:
     c = beir(tmp_path / "c", "en", {"d1": "z"}, {"q1": "one"}, [("q1", "d1")])
     with pytest.raises(DataError, match="duplicate doc id 'd1'"):
         list(load_dataset(f"union:{a}+{c}").docs())
+
+
+def test_union_pair_graded_differently_by_two_parts(tmp_path: Path) -> None:
+    a = beir(tmp_path / "a", "en", {"d1": "x"}, {"q1": "one"}, [("q1", "d1")])
+    b = beir(tmp_path / "b", "en", {"d2": "y"}, {"q1": "one"}, [("q1", "d2")])
+    (tmp_path / "b" / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\nq1\td1\t2\n")
+    with pytest.raises(DataError) as info:
+        load_dataset(f"union:{a}+{b}").qrels()  # no corpus needed: evaluation sees it too
+    assert f"{b} qrels" in str(info.value) and "judged it 1" in str(info.value)
+
+
+def test_union_part_qrels_naming_an_unknown_doc(tmp_path: Path) -> None:
+    a = beir(tmp_path / "a", "en", {"d1": "x"}, {"q1": "one"}, [("q1", "d1")])
+    b = beir(tmp_path / "b", "en", {"d2": "y"}, {"q2": "two"}, [("q2", "d2"), ("q2", "d9")])
+    union = load_dataset(f"union:{a}+{b}")
+    with pytest.raises(DataError, match=rf"{tmp_path / 'b' / 'qrels' / 'test.tsv'}:3: qrels judge doc 'd9'"):
+        list(union.docs())
+
+
+def test_union_counts_empty_docs(tmp_path: Path) -> None:
+    a = beir(tmp_path / "a", "en", {"d1": "x", "d2": " "}, {"q1": "one"}, [("q1", "d1")])
+    b = beir(tmp_path / "b", "en", {"d3": ""}, {"q2": "two"}, [("q2", "d3")])
+    union = load_dataset(f"union:{a}+{b}")
+    assert len(list(union.docs())) == 3
+    assert (union.describe()["docs"], union.describe()["empty_docs"]) == (3, 2)

@@ -256,3 +256,45 @@ def test_failed_download_leaves_no_partial_file(offline, monkeypatch):
     with pytest.raises(DataError, match="connection reset"):
         load_dataset("xquad:de").queries()
     assert list((cache / "xquad").iterdir()) == []
+
+
+# -- strict input (the rules of harness.data.base) --------------------------------------------------
+
+
+def staged(tmp_path: Path, monkeypatch, content: bytes) -> Path:
+    path = tmp_path / "xquad.de.json"
+    path.write_bytes(content)
+    monkeypatch.setenv("HARNESS_XQUAD_DIR", str(tmp_path))
+    return path
+
+
+def test_byte_order_mark_is_accepted(tmp_path, monkeypatch):
+    staged(tmp_path, monkeypatch, b"\xef\xbb\xbf" + json.dumps(tiny_squad("de")).encode())
+    assert [q.query_id for q in load_dataset("xquad:de").queries()] == ["a1", "a2", "b1", "c1"]
+
+
+def test_bytes_that_are_not_utf8_name_the_line(tmp_path, monkeypatch):
+    text = json.dumps(tiny_squad("de"), indent=1).encode()
+    bad = text.replace(b"Rhine flows", b"Rh\xffne flows", 1)
+    path = staged(tmp_path, monkeypatch, bad)
+    line = bad[: bad.index(b"\xff")].count(b"\n") + 1
+    with pytest.raises(DataError, match=rf"{path}:{line}: not valid UTF-8"):
+        load_dataset("xquad:de").queries()
+
+
+@pytest.mark.parametrize("question, error", [(None, "'question' must be a string, got null"),
+                                             ("   ", "query 'a2' has empty text but is judged")])
+def test_null_or_empty_question(tmp_path, monkeypatch, question, error):
+    data = tiny_squad("de")
+    data["data"][0]["paragraphs"][0]["qas"][1]["question"] = question
+    path = staged(tmp_path, monkeypatch, json.dumps(data).encode())
+    with pytest.raises(DataError, match=rf"{path} paragraph p00_00 question 1: {error}"):
+        load_dataset("xquad:de").queries()
+
+
+def test_question_id_with_whitespace(tmp_path, monkeypatch):
+    data = tiny_squad("de")
+    data["data"][1]["paragraphs"][0]["qas"][0]["id"] = "c 1"
+    path = staged(tmp_path, monkeypatch, json.dumps(data).encode())
+    with pytest.raises(DataError, match=rf"{path} paragraph p01_00 question 0: query id 'c 1'"):
+        load_dataset("xquad:de").queries()

@@ -252,7 +252,9 @@ def test_batches_hold_one_token_length_longest_first() -> None:
 
 @pytest.mark.parametrize("params", [{}, {"index": "ivf", "nlist": 2, "quantization": "int8", "batch_size": 4}])
 def test_sharded_index_equals_unsharded(params: dict, tmp_path: Path) -> None:
-    """Bit for bit on CPU: equal-length batches make each vector independent of its batch mates."""
+    """The same index and ranking: equal-length batches keep each vector independent of its batch
+    mates up to float rounding (a GEMM's blocking depends on the batch size and the CPU's kernels, so
+    scores may differ in the last bits: seen as 1e-7 on an AVX-512 CPU, under AVX2 kernels too)."""
     system = build_system(f"st:{MINILM}", {**params, "device": "cpu"})
     whole = system.index(SAME_LENGTH, tmp_path / "whole")
     assert not (tmp_path / "whole" / "vectors").exists()
@@ -263,7 +265,9 @@ def test_sharded_index_equals_unsharded(params: dict, tmp_path: Path) -> None:
     assert {**merged, "shards": 1} == whole and merged["shards"] == 3
     queries = SAME_LENGTH.queries()
     a, b = system.retrieve(queries, tmp_path / "whole", 30), system.retrieve(queries, tmp_path / "merged", 30)
-    assert a == b and all(len(ranking) == 30 for ranking in a.values())
+    assert {q: [d for d, _ in r] for q, r in a.items()} == {q: [d for d, _ in r] for q, r in b.items()}
+    for q, ranking in a.items():
+        assert [s for _, s in ranking] == pytest.approx([s for _, s in b[q]], abs=1e-6) and len(ranking) == 30
     assert (tmp_path / "whole" / "ids.json").read_text() == (tmp_path / "merged" / "ids.json").read_text()
     with pytest.raises(ValueError, match="not shards 0..1"):
         system.merge_shards(SAME_LENGTH, shards[:2], tmp_path / "partial")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 from pathlib import Path
 
 import pytest
 
 from harness import registry
 from harness.cli import main
+from tests.conftest import write_suite
 
 
 def _writer(out: Path, text: str = "hello") -> dict:
@@ -91,4 +93,64 @@ def test_cli_lists_and_shows(workdir: Path, capsys: pytest.CaptureFixture) -> No
     shown = json.loads(capsys.readouterr().out)
     assert shown["id"] == record.id and shown["identity"] == {"m": "nDCG@10"}
     assert main(["registry", "show", "zzzz"]) == 2
-    assert "0 records match" in capsys.readouterr().err
+    assert "no record id starts with 'zzzz'" in capsys.readouterr().err
+
+
+def test_show_names_the_ids_an_ambiguous_prefix_matches(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    made = [registry.produce("index" if i % 2 else "retrieve", {"x": i}, _writer) for i in range(17)]
+    prefix = next(a.id[0] for a in made for b in made if a is not b and a.id[0] == b.id[0])  # 17 ids, 16 digits
+    assert main(["registry", "show", prefix]) == 2
+    err = capsys.readouterr().err.strip()
+    matching = [r for r in made if r.id.startswith(prefix)]
+    assert len(err.splitlines()) == 1 and f"{len(matching)} records start with {prefix!r}" in err
+    for r in matching:
+        assert f"{r.id} ({r.step}, {r.data['created']})" in err
+    unused = next(f"{i:02x}" for i in range(256) if not any(r.id.startswith(f"{i:02x}") for r in made))
+    assert main(["registry", "show", unused]) == 2
+    assert f"no record id starts with {unused!r}" in capsys.readouterr().err
+
+
+def test_find_reads_only_the_records_its_prefix_names(workdir: Path) -> None:
+    wanted, other = (registry.produce("index", {"x": i}, _writer) for i in (1, 2))
+    (other.path / registry.RECORD).write_text("{not json")  # reading it would fail
+    assert registry.find(wanted.id[:6]).id == wanted.id
+
+
+SUITE = """\
+name: {name}
+depth: 10
+measures: [nDCG@10]
+datasets:
+  - {{name: {dataset}, id: "synthetic:en?docs=100&queries=5&train=5", languages: [en]}}
+systems:
+  {system}:
+    system: bm25
+"""
+
+
+def test_reused_record_says_so_and_the_list_shows_who_built_it(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    """Two suites with different labels share one index; the second is told it reused the first's."""
+    write_suite(workdir, "first", SUITE.format(name="first", dataset="syn", system="bm25"))
+    write_suite(workdir, "second", SUITE.format(name="second", dataset="col", system="lexical"))
+    assert main(["index", "--suite", "first", "--system", "bm25", "--dataset", "syn", "--lang", "en"]) == 0
+    built = capsys.readouterr().out.strip()
+    (record,) = registry.records()
+    assert built == f"index {record.id} ({record.data['duration_s']} s) → {record.path}"
+    assert not record.reused and registry.produce("index", record.data["identity"], _writer).reused
+    assert main(["index", "--suite", "second", "--system", "lexical", "--dataset", "col", "--lang", "en"]) == 0
+    assert capsys.readouterr().out.strip() == (f"index {record.id} reused (built {record.data['created']} in "
+                                               f"{record.data['duration_s']} s) → {record.path}")
+    assert record.data["labels"] == {"suite": "first", "system": "bm25", "dataset": "syn", "lang": "en"}
+    assert "first" not in registry.canonical(record.data["identity"])  # labels stay out of the identity
+
+    unlabelled = registry.produce("evaluate", {"m": 1}, lambda out: {**_writer(out), "means": {"nDCG@10": 0.5}})
+    assert main(["registry", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["id", "step", "created", "suite", "system", "dataset", "lang", "summary"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}  # records created in one second sort by id
+    assert rows[record.id][:7] == [record.id, "index", record.data["created"], "first", "bm25", "syn", "en"]
+    assert rows[unlabelled.id][3:7] == ["-"] * 4
+    starts = [[m.start() for m in re.finditer(r"\S+", line)][:8] for line in lines]
+    assert starts[0] == starts[1] == starts[2]  # aligned columns
+    assert main(["registry", "list", "--step", "evaluate"]) == 0
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["step", "evaluate"]

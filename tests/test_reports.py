@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from harness.cli import main
+from harness.evaluate import read_per_query
 from harness.measure import paper_estimate, percentiles
 from harness.spec import load_suite
-from tests.conftest import write_suite
-from tests.test_snakemake import demo  # noqa: F401  (the shared demo run)
+from tests.conftest import snakemake, write_suite
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = load_suite(str(REPO / "suites" / "demo.yaml"))
@@ -47,6 +47,8 @@ def test_cost_tables(demo: Path) -> None:
     latency = pd.read_csv(demo / "results/demo/tables/latency.csv")
     assert len(latency) == len(DEMO.systems) * 2 and (latency["total p50 ms"] > 0).all() and (latency["QPS b=1"] > 0).all()
     assert (latency["total p95 ms"] >= latency["total p50 ms"]).all()
+    assert set(latency.system) == set(DEMO.systems) and set(latency.collection) == {"en", "ru"}
+    assert "| system " in (demo / "results/demo/tables/latency.md").read_text()  # its own column, not a tuple
     carbon = pd.read_csv(demo / "results/demo/tables/carbon.csv")
     assert set(carbon.system) == set(DEMO.systems)
     assert (carbon["J/query"] > 0).all() and (carbon["retrieve kgCO2eq"] > 0).all()
@@ -57,36 +59,89 @@ def test_cost_tables(demo: Path) -> None:
     assert cost["energy"]["retrieve"]["country"] == "FRA" and cost["hardware"]["cores"]
 
 
-def test_regression_check_passes_then_fails_on_injected_regression(demo: Path, monkeypatch, capsys) -> None:
+def _inject(eval_file: Path, measure: str, factor: float) -> str:
+    """Scale one measure's per-query values in a published eval file; returns the original text."""
+    original = eval_file.read_text()
+    rows = [line.split("\t") for line in original.splitlines()]
+    worse = [rows[0]] + [[q, m, repr(float(v) * factor) if m == measure else v] for q, m, v in rows[1:]]
+    eval_file.write_text("\n".join("\t".join(r) for r in worse) + "\n")
+    return original
+
+
+@pytest.mark.parametrize(("system", "why"), [("bm25", "exact system changed"), ("colbert-xm", "significant")])
+def test_regression_check_passes_then_fails_on_injected_regression(demo: Path, monkeypatch, capsys, system,
+                                                                   why) -> None:
     monkeypatch.chdir(demo)
     baseline = REPO / "results/baselines/demo.json"
     assert main(["check", "--baseline", str(baseline)]) == 0, capsys.readouterr().out
     capsys.readouterr()
 
-    # inject: a worse run for one cell of the current results
-    eval_file = demo / "results/demo/eval/bm25/synthetic/ru.tsv"
-    original = eval_file.read_text()
-    rows = [line.split("\t") for line in original.splitlines()]
-    worse = [rows[0]] + [[q, m, repr(float(v) * 0.8) if m == "nDCG@10" else v] for q, m, v in rows[1:]]
-    eval_file.write_text("\n".join("\t".join(r) for r in worse) + "\n")
+    eval_file = demo / f"results/demo/eval/{system}/synthetic/ru.tsv"
+    original = _inject(eval_file, "nDCG@10", 0.6)  # a real regression: 40% lower on every query
     try:
         assert main(["check", "--baseline", str(baseline)]) == 1
         out = capsys.readouterr().out
-        assert "REGRESSION" in out and "bm25" in out and "ru" in out and "nDCG@10" in out
         assert out.count("REGRESSION") == 1
+        line = next(line for line in out.splitlines() if "REGRESSION" in line)
+        assert system in line and "ru" in line and "nDCG@10" in line and why in line
     finally:
         eval_file.write_text(original)
 
 
-def test_small_drop_within_tolerance_and_equivalence_passes(demo: Path, monkeypatch, tmp_path, capsys) -> None:
+def test_trained_cells_tolerate_noise_but_not_a_consistent_drop(demo: Path, monkeypatch, tmp_path, capsys) -> None:
     monkeypatch.chdir(demo)
     data = json.loads((REPO / "results/baselines/demo.json").read_text())
-    for cell in data["cells"]:
-        cell["per_query"] = {q: v + 0.001 for q, v in cell["per_query"].items()}
-        cell["mean"] += 0.001
-    (tmp_path / "b.json").write_text(json.dumps(data))
-    assert main(["check", "--baseline", str(tmp_path / "b.json"), "--tolerance", "0.005"]) == 0
-    assert main(["check", "--baseline", str(tmp_path / "b.json"), "--tolerance", "0.0001", "--margin", "0.0005"]) == 1
+    trained = [c for c in data["cells"] if not c["exact"]]
+    assert {c["system"] for c in trained} == set(TRAINED) and all(c["exact"] for c in data["cells"] if c not in trained)
+    cell = next(c for c in trained
+                if c["system"] == "colbert-xm" and c["measure"] == "RR@10" and c["collection"] == "en")
+    queries = sorted(cell["per_query"])
+    # noise: two queries' reciprocal ranks move, one up, one down by more (the mean drops > tolerance)
+    current = {p.query_id: p.value for p in read_per_query(demo / "results/demo/eval/colbert-xm/synthetic/en.tsv")
+               if p.measure == "RR@10"}
+    cell["per_query"] = dict(current)
+    cell["per_query"][queries[0]] = current[queries[0]] + 0.5
+    cell["per_query"][queries[1]] = max(current[queries[1]] - 0.2, 0.0)
+    cell["mean"] = sum(cell["per_query"].values()) / len(queries)
+    (tmp_path / "noise.json").write_text(json.dumps(data))
+    assert main(["check", "--baseline", str(tmp_path / "noise.json")]) == 0
+    out = capsys.readouterr().out
+    assert "colbert-xm" in out and "trained" in out and "0 regressed" in out
+    # a small drop on every query is consistent: beyond a tolerance below it, it regresses
+    for c in trained:
+        c["per_query"] = {q: v + 0.001 for q, v in c["per_query"].items()}
+        c["mean"] += 0.001
+    (tmp_path / "shifted.json").write_text(json.dumps(data))
+    assert main(["check", "--baseline", str(tmp_path / "shifted.json"), "--tolerance", "0.005"]) == 0
+    assert main(["check", "--baseline", str(tmp_path / "shifted.json"), "--tolerance", "0.0001"]) == 1
+
+
+def test_check_prints_what_produced_the_baseline_and_the_results(demo: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(demo)
+    assert main(["check", "--baseline", str(REPO / "results/baselines/demo.json")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("baseline: commit ") and out[1].startswith("current:  commit ")
+    import torch
+
+    assert torch.backends.cpu.get_cpu_capability() in out[1] and "torch 2." in out[0] and "faiss-cpu" in out[1]
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (None, "no baseline"),
+    ("{not json", "malformed JSON"),
+    ("[]", "expected a JSON object"),
+    ('{"version": 1, "suite": "demo", "cells": []}', "baseline version 1, expected 2"),
+    ('{"version": 2, "suite": "demo", "cells": []}', "no cells"),
+    ('{"version": 2, "suite": "demo", "cells": [{"system": "bm25"}]}', "cell 0 lacks or mistypes"),
+    ('{"version": 2, "suite": "xquad", "cells": [{"system": "bm25"}]}', "is for suite 'xquad', not 'demo'"),
+])
+def test_unusable_baseline_exits_2_with_one_line(workdir: Path, capsys, content, message) -> None:
+    path = workdir / "baseline.json"
+    if content is not None:
+        path.write_text(content)
+    assert main(["check", "--baseline", str(path), "--suite", "demo"]) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1 and "Traceback" not in captured.err
 
 
 def test_baseline_update_is_explicit(demo: Path, monkeypatch, tmp_path) -> None:
@@ -95,7 +150,44 @@ def test_baseline_update_is_explicit(demo: Path, monkeypatch, tmp_path) -> None:
     assert main(["baseline", "--suite", "demo", "--out", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["suite"] == "demo" and len(data["cells"]) == len(DEMO.systems) * 3 * 2
+    produced = data["produced_by"]
+    assert produced["cpu_capability"] and produced["threads"] and produced["packages"]["torch"]
+    assert produced["git_commit"] and produced["hardware"]
     assert main(["check", "--baseline", str(out)]) == 0
+
+
+def other_capability() -> str:
+    """A torch CPU capability other than this machine's: AVX2 on an AVX-512 CPU, else no SIMD."""
+    import torch
+
+    return "avx2" if torch.backends.cpu.get_cpu_capability() == "AVX512" else "default"
+
+
+@pytest.mark.slow
+def test_demo_under_another_cpu_capability_passes_the_gate(demo: Path, tmp_path_factory, monkeypatch, capsys) -> None:
+    """The same demo with torch forced onto other CPU kernels and two threads per job (Snakemake's
+    default is one): exact systems give identical per-query values, trained ones move within the
+    gate, both pass the committed baseline, and an injected real regression still fails."""
+    other = tmp_path_factory.mktemp("demo-other")
+    capability = other_capability()
+    two_threads = [f"{rule}=2" for rule in ("train", "index", "retrieve", "evaluate", "cost")]
+    snakemake(other, "--set-threads", *two_threads, "--", "suites/demo",
+              env={"ATEN_CPU_CAPABILITY": capability, "HARNESS_CACHE": str(other / "cache")})
+    record = json.loads((other / "results/demo/train/colbert-xm.json").read_text())
+    monkeypatch.chdir(other)
+    from harness import registry
+
+    assert registry.find(record["record"]).data["runtime"] == {"cpu_capability": capability.upper(), "threads": 2}
+    for label in ("bm25", "minilm"):
+        for lang in ("en", "ru"):
+            path = f"results/demo/eval/{label}/synthetic/{lang}.tsv"
+            assert (other / path).read_text() == (demo / path).read_text(), path
+    baseline = REPO / "results/baselines/demo.json"
+    assert main(["check", "--baseline", str(baseline)]) == 0, capsys.readouterr().out
+    assert capability.upper() in capsys.readouterr().out
+    _inject(other / "results/demo/eval/mtd-colbertx/synthetic/en.tsv", "RR@10", 0.5)
+    assert main(["check", "--baseline", str(baseline)]) == 1
+    assert "mtd-colbertx" in next(line for line in capsys.readouterr().out.splitlines() if "REGRESSION" in line)
 
 
 def test_leaderboard_renders_in_chromium(demo: Path, monkeypatch) -> None:
@@ -197,3 +289,27 @@ def test_cost_without_cost_settings_is_an_error(workdir: Path) -> None:
     assert suite.cost is None
     with pytest.raises(ValueError, match="declares no cost settings"):
         steps.cost(suite, "bm25", suite.units()[0])
+
+
+def test_latency_table_gives_system_and_collection_their_own_columns(tmp_path: Path) -> None:
+    from harness.report.cost import latency_block
+    from harness.report.tables import write_tables
+
+    def cost(ms: float) -> dict:
+        timing = {"p50_ms": ms, "p95_ms": 2 * ms, "p99_ms": 3 * ms}
+        return {"latency": {"encode": timing, "search": timing, "total": timing, "qps_batch1": 1000 / ms,
+                            "batch_size": 8, "qps_batched": 4000 / ms},
+                "index": {"seconds": 2.0, "documents": 100, "index_bytes": 2**20}, "hardware": {"cpu": "x", "cores": 2}}
+
+    costs = {("bm25", "en"): cost(1.0), ("bm25", "ru"): cost(2.0), ("dense_x", "en"): cost(4.0)}
+    write_tables([latency_block(costs)], tmp_path, "latency")
+    md = (tmp_path / "latency.md").read_text().splitlines()
+    cells = [[cell.strip() for cell in line.split("|")[1:4]] for line in md[2:]]
+    assert cells[0] == ["system", "collection", "encode p50 ms"] and cells[2][:2] == ["bm25", "en"]
+    assert "('" not in "".join(md)
+    tex = (tmp_path / "latency.tex").read_text()
+    assert "\\begin{tabular}{ll" in tex and "system & collection & encode p50 ms" in tex
+    assert "dense\\_x & en & 4" in tex
+    csv = pd.read_csv(tmp_path / "latency.csv")
+    assert list(csv.columns[:3]) == ["block", "system", "collection"]
+    assert list(zip(csv.system, csv.collection)) == list(costs)

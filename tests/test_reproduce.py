@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import jobs
 from harness.evaluate import PerQuery, write_per_query
 from harness.report.reproduce import (
     NO_SYSTEM,
@@ -27,6 +28,8 @@ from harness.report.reproduce import (
     load_tables,
     render,
 )
+from harness.spec import load_suite
+from tests.conftest import write_suite
 
 REPO = Path(__file__).resolve().parents[1]
 PUBLISHED = REPO / "suites" / "published"
@@ -318,10 +321,29 @@ def _write_table(folder: Path, **changes) -> Path:
     return path
 
 
-def _write_eval(lang: str, values: list[float], measure: str = "RR@10") -> Path:
-    path = Path("results/fx/eval/s1/d") / f"{lang}.tsv"
-    write_per_query([PerQuery(f"q{i}", measure, v) for i, v in enumerate(values)], path)
+FX_SUITE = """\
+name: fx
+measures: [RR@10, R@100]
+datasets:
+  - {name: d, id: "synthetic:{lang}?docs=100&queries=5", languages: [en, de, fr]}
+systems:
+  s1: {system: bm25}
+"""
+
+
+def _publish_eval(suite: str, label: str, dataset: str, lang: str, rows: list[PerQuery]) -> Path:
+    """An eval file as the evaluate step publishes it: with the digest of the suite's settings now."""
+    path = Path(f"results/{suite}/eval/{label}/{dataset}") / f"{lang}.tsv"
+    write_per_query(rows, path)
+    loaded = load_suite(suite, check=False)
+    jobs.write_settings(path, jobs.eval_settings(loaded, label, loaded.unit(dataset, lang)))
     return path
+
+
+def _write_eval(lang: str, values: list[float], measure: str = "RR@10") -> Path:
+    if not Path("suites/fx.yaml").is_file():
+        write_suite(Path.cwd(), "fx", FX_SUITE)
+    return _publish_eval("fx", "s1", "d", lang, [PerQuery(f"q{i}", measure, v) for i, v in enumerate(values)])
 
 
 @pytest.fixture
@@ -415,8 +437,7 @@ def test_published_tables_without_results_are_not_run(workdir: Path, capsys: pyt
 
 def test_reads_the_suite_eval_files_of_a_real_table(workdir: Path) -> None:
     """A BM25 mMARCO English result under results/mmarco/eval/bm25/mmarco/en.tsv reaches Table 1."""
-    write_per_query([PerQuery("1", "RR@10", 0.184), PerQuery("2", "RR@10", 0.184)],
-                    Path("results/mmarco/eval/bm25/mmarco/en.tsv"))
+    _publish_eval("mmarco", "bm25", "mmarco", "en", [PerQuery("1", "RR@10", 0.184), PerQuery("2", "RR@10", 0.184)])
     cells = {(c.row, c.column): c for c in diff(load_tables([PUBLISHED])["colbert-xm-table1"])}
     assert cells[("BM25 (Pyserini)", "en")].status == OK
     assert cells[("BM25 (Pyserini)", "es")].status == NOT_RUN

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+import re
 import struct
 
 import ir_measures
@@ -32,7 +34,7 @@ def test_rank_makes_scores_strictly_decreasing():
     ranking = rank({"b": 1.0, "a": 1.0, "c": 1.0, "z": 5.0, "y": 0.5})
     assert [d for d, _ in ranking] == ["z", "a", "b", "c", "y"]
     scores = [s for _, s in ranking]
-    assert all(x > y for x, y in zip(scores, scores[1:]))
+    assert all(x > y for x, y in itertools.pairwise(scores))
     # the first of a tie keeps its score, the others move down by one float step each
     assert dict(ranking)["z"] == 5.0
     assert dict(ranking)["a"] == 1.0
@@ -114,6 +116,20 @@ def test_trec_file_format(tmp_path):
 def test_write_trec_rejects_bad_tags(tmp_path, tag):
     with pytest.raises(ValueError, match="tag"):
         write_trec({"q": [("d", 1.0)]}, tmp_path / "run", tag)
+
+
+@pytest.mark.parametrize("run, what", [
+    ({"q1": [("d 1", 1.0)]}, "doc id 'd 1'"),
+    ({"q1": [("ok", 2.0), ("", 1.0)]}, "doc id ''"),
+    ({"q1": [("d1\t", 1.0)]}, "doc id 'd1\\t'"),
+    ({"q 1": [("d1", 1.0)]}, "query id 'q 1'"),
+    ({"": [("d1", 1.0)]}, "query id ''"),
+])
+def test_write_trec_refuses_ids_with_whitespace(tmp_path, run, what):
+    path = tmp_path / "run.trec"
+    with pytest.raises(ValueError, match=re.escape(what)):
+        write_trec(run, path, "bm25")
+    assert list(tmp_path.iterdir()) == []  # nothing a later step could take for a complete run
 
 
 def test_read_trec_reranks_with_the_tie_rule(tmp_path):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -16,10 +14,7 @@ from harness.evaluate import evaluate, means
 from harness.runs import read_trec
 from harness.spec import load_suite
 from harness.system import system_class
-from tests.conftest import write_suite
-
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "all"]
+from tests.conftest import REPO, snakemake, write_suite
 
 TINY = """\
 name: tiny
@@ -36,21 +31,6 @@ systems:
     system: bm25
     params: {k1: 1.2, b: 0.75}
 """
-
-
-def snakemake(workdir: Path, *targets: str) -> str:
-    done = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *targets], capture_output=True, text=True,
-                          timeout=900)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run of the repository's demo suite, shared by the tests that read its outputs."""
-    workdir = tmp_path_factory.mktemp("demo")
-    snakemake(workdir, "suites/demo")
-    return workdir
 
 
 @pytest.fixture

@@ -1,13 +1,31 @@
-"""The one dataset abstraction every loader produces: docs, queries, qrels, languages."""
+"""The one dataset abstraction every loader produces: docs, queries, qrels, languages.
+
+Every loader's records pass the same checks here, and each error names where the record was read
+(``file:line``, or a position where the source has no lines):
+
+- ids are non-empty and hold no whitespace (a TREC run is whitespace-separated);
+- doc ids and query ids are unique;
+- a query's text is not empty or whitespace only, when the query is judged (a system cannot search
+  it); unjudged empty queries and empty documents are allowed, and counted by `Dataset.describe`;
+- a (query, doc) pair judged twice has one grade (the same grade twice is accepted);
+- qrels name known queries (unless ``?qrels_without_queries=drop``) and, once `Dataset.docs` has
+  read every document, known documents.
+
+The file readers shared by the loaders (`read_lines`, `decode`, `as_text`) live here too: UTF-8
+with an optional BOM, and bytes that are not UTF-8 are a `DataError` naming the line.
+"""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
+from harness.code import code_version
 from harness.languages import language
 
 Qrels = dict[str, dict[str, int]]
@@ -39,11 +57,69 @@ class Query:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """One qrels line: the relevance grade of a document for a query."""
+
+    query_id: str
+    doc_id: str
+    relevance: int
+
+
+@dataclass(frozen=True)
 class Located:
     """A record with where it was read from (``file:line`` or a position), for error messages."""
 
-    item: Doc
+    item: Doc | Query | Judgement
     where: str
+
+
+def valid_id(value: str) -> bool:
+    """Whether ``value`` can be a doc or query id: non-empty, no whitespace anywhere."""
+    return value.split() == [value]
+
+
+def check_id(where: str, kind: str, value: str) -> str:
+    """``value``, if `valid_id`; else a `DataError` naming ``where``."""
+    if not valid_id(value):
+        raise DataError(f"{where}: {kind} id {value!r} is empty or contains whitespace")
+    return value
+
+
+def blank(text: str) -> bool:
+    """Empty or whitespace only."""
+    return not text or text.isspace()
+
+
+def decode(data: bytes, path: Path | str, encoding: str = "utf-8-sig", first_line: int = 1) -> str:
+    """``data`` (read from ``path``, starting at ``first_line``) as text; a bad byte names its line.
+
+    The default, ``utf-8-sig``, is UTF-8 that drops a byte order mark at the start.
+    """
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = first_line + data.count(b"\n", 0, e.start)
+        name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") else encoding
+        raise DataError(f"{path}:{line}: not valid {name} (bytes {data[e.start:e.end]!r})") from None
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line end) of a UTF-8 file (gzip-compressed if named ``*.gz``);
+    a BOM at the start is dropped."""
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            yield lineno, decode(raw, path, "utf-8-sig" if lineno == 1 else "utf-8", lineno).rstrip("\r\n")
+
+
+def as_text(where: str, key: str, value: object) -> str:
+    """A JSON field as text: a string, or a number written out; null, booleans, objects and arrays
+    are a `DataError` naming ``where`` (so a null never becomes the text "None")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    kind = "null" if value is None else type(value).__name__
+    raise DataError(f"{where}: {key!r} must be a string, got {kind}")
 
 
 @dataclass
@@ -51,20 +127,25 @@ class Dataset(ABC):
     """A retrieval test collection.
 
     Subclasses implement the ``_read_*`` methods; the public methods add the checks every loader
-    needs (unique doc ids, known languages, qrels pointing at known queries).
+    needs (see the module docstring).
     """
 
     dataset_id: str
     options: dict[str, str] = field(default_factory=dict)
+    _doc_counts: tuple[int, int] | None = field(default=None, init=False, repr=False, compare=False)
+    """(documents, empty documents), once `docs` has read every document."""
 
     @abstractmethod
     def _read_docs(self) -> Iterator[Located]: ...
 
     @abstractmethod
-    def _read_queries(self) -> list[Query]: ...
+    def _read_queries(self) -> Iterable[Query | Located]:
+        """Queries, each with where it was read (a bare `Query` is placed at the dataset id)."""
 
     @abstractmethod
-    def _read_qrels(self) -> Qrels: ...
+    def _read_qrels(self) -> Qrels | Iterable[Located]:
+        """Judgements, each with where it was read; or a `Qrels` mapping made in code or taken from
+        another, already checked `Dataset` (passages, ...), which is not checked against the documents."""
 
     @abstractmethod
     def _content_identity(self) -> Iterable[bytes]:
@@ -80,60 +161,134 @@ class Dataset(ABC):
         return None
 
     def docs(self) -> Iterator[Doc]:
-        """Documents in collection order; a repeated doc id is a `DataError`."""
+        """Documents in collection order; a bad or repeated doc id is a `DataError`. Read through,
+        they are counted and the qrels are checked against their ids."""
         seen: set[str] = set()
+        empty = 0
         for located in self._read_docs():
             doc = located.item
+            check_id(located.where, "doc", doc.doc_id)
             if doc.doc_id in seen:
                 raise DataError(f"{located.where}: duplicate doc id {doc.doc_id!r} in {self.dataset_id}")
             seen.add(doc.doc_id)
+            empty += blank(doc.text) and blank(doc.title)
             yield doc
+        self._check_judged_docs(seen)
+        self._doc_counts = (len(seen), empty)
+
+    def _located(self, items: Iterable[Query | Located]) -> Iterator[Located]:
+        for item in items:
+            yield item if isinstance(item, Located) else Located(item, f"{self.dataset_id} query {item.query_id}")
 
     @cached_property
+    def _checked_queries(self) -> tuple[list[Query], dict[str, str]]:
+        """Every query, checked, and where each query with empty text was read."""
+        queries: list[Query] = []
+        seen: set[str] = set()
+        empty: dict[str, str] = {}
+        for located in self._located(self._read_queries()):
+            query = located.item
+            check_id(located.where, "query", query.query_id)
+            if query.query_id in seen:
+                raise DataError(f"{located.where}: duplicate query id {query.query_id!r} in {self.dataset_id}")
+            seen.add(query.query_id)
+            language(query.language)
+            if blank(query.text):
+                empty[query.query_id] = located.where
+            queries.append(query)
+        return queries, empty
+
+    @property
     def _queries(self) -> list[Query]:
-        queries = self._read_queries()
-        ids = [q.query_id for q in queries]
-        if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise DataError(f"{self.dataset_id}: duplicate query id {dup!r}")
-        for q in queries:
-            language(q.language)
-        return queries
+        return self._checked_queries[0]
 
     def queries(self) -> list[Query]:
         """Queries that have at least one judgement (as official evaluation does)."""
         judged = self.qrels()
         return [q for q in self._queries if q.query_id in judged]
 
+    def _judgements(self) -> tuple[Iterable[Located], bool]:
+        """The judgements as read, and whether they are to be checked against the documents."""
+        raw = self._read_qrels()
+        if isinstance(raw, Mapping):
+            where = f"{self.dataset_id} qrels"
+            return (Located(Judgement(q, d, r), where) for q, judged in raw.items() for d, r in judged.items()), False
+        return raw, True
+
     @cached_property
-    def _qrels(self) -> Qrels:
-        qrels = self._read_qrels()
+    def _checked_qrels(self) -> tuple[Qrels, bool]:
+        """The qrels, checked (ids, one grade per pair, known queries, searchable judged queries)."""
+        judgements, against_docs = self._judgements()
         known = {q.query_id for q in self._queries}
-        unknown = sorted(set(qrels) - known)
+        qrels: Qrels = {}
+        unknown: dict[str, str] = {}
+        for located in judgements:
+            j = located.item
+            check_id(located.where, "query", j.query_id)
+            check_id(located.where, "doc", j.doc_id)
+            if j.query_id not in known:
+                unknown.setdefault(j.query_id, located.where)
+            earlier = qrels.setdefault(j.query_id, {}).setdefault(j.doc_id, j.relevance)
+            if earlier != j.relevance:
+                raise DataError(f"{located.where}: query {j.query_id!r} judges doc {j.doc_id!r} {j.relevance}, "
+                                f"but an earlier line judged it {earlier}")
         if unknown and self.options.get("qrels_without_queries") != "drop":
+            first = next(iter(unknown))
             raise DataError(
-                f"{self.dataset_id}: qrels mention {len(unknown)} queries that are not in the queries "
-                f"(e.g. {unknown[:3]})"
+                f"{unknown[first]}: qrels mention {len(unknown)} queries that are not in the queries of "
+                f"{self.dataset_id} (e.g. {list(unknown)[:3]}); ?qrels_without_queries=drop drops them"
             )
-        return {qid: docs for qid, docs in qrels.items() if qid in known}
+        qrels = {qid: judged for qid, judged in qrels.items() if qid in known}
+        empty = self._checked_queries[1]
+        for qid in qrels:
+            if qid in empty:
+                raise DataError(f"{empty[qid]}: query {qid!r} has empty text but is judged; a system cannot search it")
+        return qrels, against_docs
+
+    @property
+    def _qrels(self) -> Qrels:
+        return self._checked_qrels[0]
 
     def qrels(self) -> Qrels:
         return self._qrels
+
+    def _check_judged_docs(self, doc_ids: set[str]) -> None:
+        """Every judged document is among ``doc_ids``; else a `DataError` naming the first such qrels line."""
+        qrels, against_docs = self._checked_qrels
+        if not against_docs:
+            return
+        missing = sum(doc_id not in doc_ids for judged in qrels.values() for doc_id in judged)
+        if not missing:
+            return
+        qid, doc_id = next((qid, doc_id) for qid, judged in qrels.items() for doc_id in judged if doc_id not in doc_ids)
+        judgements, _ = self._judgements()  # read again, only to say where
+        where = next((located.where for located in judgements
+                      if (located.item.query_id, located.item.doc_id) == (qid, doc_id)), f"{self.dataset_id} qrels")
+        raise DataError(f"{where}: qrels judge doc {doc_id!r} (query {qid!r}), which is not among the documents "
+                        f"of {self.dataset_id} ({missing} such judgements)")
 
     @cached_property
     def fingerprint(self) -> str:
         """Content hash (or pinned version) of this collection; enters every run identity."""
         h = hashlib.sha256(self.dataset_id.encode())
+        h.update(code_version(type(self).__module__).encode())  # the loader's code shapes the content too
         for chunk in self._content_identity():
             h.update(chunk)
         return h.hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:
+        """Summary for records: judged queries, queries with empty text (never searched: unjudged), and
+        documents and empty documents (empty or whitespace-only title and text) once `docs` has read
+        them all in this process (None before)."""
+        docs, empty_docs = self._doc_counts or (None, None)
         return {
             "id": self.dataset_id,
             "fingerprint": self.fingerprint,
             "doc_languages": list(self.doc_languages),
             "queries": len(self.queries()),
+            "empty_queries": len(self._checked_queries[1]),
+            "docs": docs,
+            "empty_docs": empty_docs,
         }
 
 

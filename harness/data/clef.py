@@ -55,7 +55,9 @@ are normalised the same way in topics and qrels (`normalize_topic_id`): ``C041``
 There was no English monolingual task in 2000-2003: English documents were the target of the
 bilingual tasks, and the English qrels here are those (``biling_qrels``, ``qrels_bilingual``,
 ``qrels_EN``). A multilingual id's qrels are the union of its document languages' qrels unless
-``qrels=`` names the official multilingual file.
+``qrels=`` names the official multilingual file. Every judged document must be among the
+collection's documents (checked once they are all read), so ``docs=`` or ``id_field=`` that change
+the documents need a matching ``qrels=``.
 
 The fingerprint hashes the names (relative to ``root``) and sizes of the document files plus the
 full bytes of the topic and qrels files: hashing gigabytes of SGML on every load is too slow, so an
@@ -77,8 +79,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query, sha256_file
-from harness.data.registry import loader
+from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, sha256_file
+from harness.data.registry import check_qrels_option, loader
 from harness.languages import UnsupportedLanguage, language
 
 # --------------------------------------------------------------------------------------------------
@@ -340,8 +342,8 @@ _NUM = re.compile(r"<num>([^<]*)", re.IGNORECASE)
 _TOPIC_TAG = re.compile(r"<\s*(/)?\s*(?:[A-Za-z]{1,3}-)?(title|desc|narr)\s*>$", re.IGNORECASE)
 
 
-def read_topics(path: Path, encoding: str, fields: tuple[str, ...]) -> list[tuple[str, str]]:
-    """(normalised topic id, query text) per ``<top>``; the text joins ``fields`` with spaces."""
+def read_topics(path: Path, encoding: str, fields: tuple[str, ...]) -> list[tuple[int, str, str]]:
+    """(line of ``<top>``, normalised topic id, query text) per topic; the text joins ``fields`` with spaces."""
     text = "".join(_chunks(path, encoding))
     topics = []
     for block in _TOP.finditer(text):
@@ -364,14 +366,14 @@ def read_topics(path: Path, encoding: str, fields: tuple[str, ...]) -> list[tupl
             if not value:
                 raise DataError(f"{path}:{line}: topic {qid} has no <{field}> text (fields={','.join(fields)})")
             values.append(value)
-        topics.append((qid, " ".join(values)))
+        topics.append((line, qid, " ".join(values)))
     if not topics:
         raise DataError(f"{path}: no <top> topics found")
     return topics
 
 
-def read_qrels(path: Path, qrels: Qrels) -> None:
-    """Add a TREC qrels file's judgements to ``qrels``; a conflicting repeat is an error."""
+def read_qrels(path: Path) -> Iterator[Located]:
+    """The judgements of a TREC qrels file, each at its line (`Dataset` checks repeats and ids)."""
     for lineno, line in enumerate("".join(_chunks(path, "latin-1")).split("\n"), 1):
         parts = line.split()
         if not parts:
@@ -387,10 +389,7 @@ def read_qrels(path: Path, qrels: Qrels) -> None:
             rel = int(parts[3])
         except ValueError:
             raise DataError(f"{path}:{lineno}: relevance must be an integer, got {parts[3]!r}") from None
-        judged = qrels.setdefault(qid, {})
-        if judged.get(parts[2], rel) != rel:
-            raise DataError(f"{path}:{lineno}: topic {qid} judges {parts[2]} {rel}, earlier {judged[parts[2]]}")
-        judged[parts[2]] = rel
+        yield Located(Judgement(qid, parts[2], rel), f"{path}:{lineno}")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -433,15 +432,14 @@ class ClefDataset(Dataset):
                     f"{part.collection.pattern} but none holds a <DOC>; point docs= at the SGML files"
                 )
 
-    def _read_queries(self) -> list[Query]:
-        return [Query(qid, text, self.query_lang)
-                for path in self.topic_files for qid, text in read_topics(path, self.topics_encoding, self.fields)]
+    def _read_queries(self) -> list[Located]:
+        return [Located(Query(qid, text, self.query_lang), f"{path}:{line}")
+                for path in self.topic_files
+                for line, qid, text in read_topics(path, self.topics_encoding, self.fields)]
 
-    def _read_qrels(self) -> Qrels:
-        qrels: Qrels = {}
+    def _read_qrels(self) -> Iterator[Located]:
         for path in self.qrels_files:
-            read_qrels(path, qrels)
-        return qrels
+            yield from read_qrels(path)
 
     def _name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
@@ -586,12 +584,28 @@ def _expected(years: list[int], doc_langs: list[str], query_lang: str, docs: dic
     return collections, topics, qrels
 
 
-@loader("clef", "clef:YEAR[-YEAR]/LANG|multi?root=DIR[&query_lang=L&doc_langs=de,en&fields=title,desc"
-                "&docs=GLOB&topics=PATH&qrels=PATH&encoding=E]  CLEF 2000-2003 from local ELRA E0008 files")
-def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDataset:
+@dataclass(frozen=True)
+class ClefSettings:
+    """What an id asks for, from its path and options alone (see `clef_settings`)."""
+
+    years: list[int]
+    root: Path
+    doc_langs: list[str]
+    query_lang: str
+    docs: dict[str, str | None]
+    topics_encoding: str
+    fields: tuple[str, ...]
+    text_fields: frozenset[str] | None
+    id_field: str
+
+
+def clef_settings(dataset_id: str, path: str, options: dict[str, str]) -> ClefSettings:
+    """The id's settings, checked without touching the files: known options, years and languages the
+    table has (or options naming the files), usable encodings, topic fields."""
     unknown = sorted(k for k in options if k not in OPTIONS and not re.fullmatch(r"docs_[a-z]{2}", k))
     if unknown:
         raise DataError(f"{dataset_id}: unknown option(s) {unknown}; known: {', '.join(sorted(OPTIONS))}, docs_<lang>")
+    check_qrels_option(dataset_id, options)
     match = _PATH.fullmatch(path)
     if not match:
         raise DataError(f"{dataset_id}: expected clef:YEAR/LANG or clef:YEAR-YEAR/multi (e.g. clef:2003/fr), got {path!r}")
@@ -610,9 +624,27 @@ def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDatase
         raise DataError(f"{dataset_id}: fields= takes a comma-separated subset of {','.join(TOPIC_FIELDS)}, "
                         f"got {options.get('fields')!r}")
     text_fields = frozenset(f.upper() for f in _split(options["text_fields"])) if options.get("text_fields") else None
+    return ClefSettings(years, root, doc_langs, query_lang, docs, topics_encoding, fields, text_fields,
+                        options.get("id_field", "DOCNO").strip().upper() or "DOCNO")
+
+
+def check_clef(dataset_id: str, path: str, options: dict[str, str]) -> None:
+    """`clef_settings`, and a root given (no unset ``$VAR`` in it) is a folder. The files in it are
+    looked for when the dataset is loaded: globbing gigabytes of SGML is not a planning-time check."""
+    root = clef_settings(dataset_id, path, options).root
+    if "$" not in str(root) and not root.is_dir():
+        raise DataError(f"{dataset_id}: root {root} is not a directory")
+
+
+@loader("clef", "clef:YEAR[-YEAR]/LANG|multi?root=DIR[&query_lang=L&doc_langs=de,en&fields=title,desc"
+                "&docs=GLOB&topics=PATH&qrels=PATH&encoding=E]  CLEF 2000-2003 from local ELRA E0008 files",
+        check=check_clef)
+def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDataset:
+    settings = clef_settings(dataset_id, path, options)
+    years, root, doc_langs, query_lang = settings.years, settings.root, settings.doc_langs, settings.query_lang
 
     # Every expected file is looked for before any is read, and all the missing ones are named at once.
-    collections, topic_paths, qrels_paths = _expected(years, doc_langs, query_lang, docs, options)
+    collections, topic_paths, qrels_paths = _expected(years, doc_langs, query_lang, settings.docs, options)
     missing: list[str] = []
     parts = []
     for lang, collection in collections:
@@ -639,7 +671,6 @@ def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDatase
         )
     return ClefDataset(
         dataset_id, options, root=root, parts=tuple(parts), query_lang=query_lang,
-        topic_files=tuple(resolved["topics"]), qrels_files=tuple(resolved["qrels"]), fields=fields,
-        topics_encoding=topics_encoding, text_fields=text_fields,
-        id_field=options.get("id_field", "DOCNO").strip().upper() or "DOCNO",
+        topic_files=tuple(resolved["topics"]), qrels_files=tuple(resolved["qrels"]), fields=settings.fields,
+        topics_encoding=settings.topics_encoding, text_fields=settings.text_fields, id_field=settings.id_field,
     )

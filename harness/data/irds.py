@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import NamedTuple
 
-from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query
-from harness.data.registry import loader
+from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, read_lines
+from harness.data.registry import QRELS_WITHOUT_QUERIES, check_qrels_option, loader
 from harness.languages import language
 
 
@@ -108,6 +109,20 @@ def _title_and_text(doc) -> tuple[str, str]:
     if title and full.startswith(title):
         return title, full[len(title):].lstrip()
     return title, full
+
+
+def _undecodable(handle, irds_id: str, read: int, error: UnicodeDecodeError) -> DataError:
+    """The error for a documents file ir_datasets cannot decode: its file and line, where ir_datasets
+    says which file it reads (ir_datasets decodes in blocks, so the record count is only a hint)."""
+    try:
+        path = Path(handle.docs_path(force=False))
+    except (AttributeError, TypeError, OSError):
+        path = None
+    if path is not None and path.is_file():
+        for _ in read_lines(path):  # raises the DataError that names the line
+            pass
+    return DataError(f"{irds_id}: ir_datasets could not decode its documents after {read} of them ({error}); "
+                     f"re-download or re-stage the file")
 
 
 @dataclass
@@ -225,31 +240,30 @@ class IrDataset(Dataset):
 
     @staticmethod
     def _iter_docs(handle, irds_id: str, lang: str) -> Iterator[Located]:
-        for n, doc in enumerate(handle.docs_iter()):
-            title, text = _title_and_text(doc)
-            yield Located(Doc(doc.doc_id, text, lang, title), f"{irds_id} doc #{n}")
+        n = -1
+        try:
+            for n, doc in enumerate(handle.docs_iter()):
+                title, text = _title_and_text(doc)
+                yield Located(Doc(doc.doc_id, text, lang, title), f"{irds_id} doc #{n}")
+        except UnicodeDecodeError as e:
+            raise _undecodable(handle, irds_id, n + 1, e) from None
 
-    def _read_queries(self) -> list[Query]:
+    def _read_queries(self) -> list[Located]:
         self._require("queries", self.query_handle, self.query_source)
         lang = self.query_language
         with self._fetching():
-            queries = [Query(q.query_id, q.default_text(), lang) for q in self.query_handle.queries_iter()]
+            queries = [Located(Query(q.query_id, q.default_text(), lang), f"{self.query_source} query #{n}")
+                       for n, q in enumerate(self.query_handle.queries_iter())]
         if self.query_source != self.irds_id:
-            judged = self._raw_qrels.keys()
-            queries = [q for q in queries if q.query_id in judged]
+            judged = {located.item.query_id for located in self._read_qrels()}
+            queries = [located for located in queries if located.item.query_id in judged]
         return queries
 
-    @cached_property
-    def _raw_qrels(self) -> Qrels:
+    def _read_qrels(self) -> Iterator[Located]:
         self._require("qrels")
-        qrels: Qrels = {}
         with self._fetching():
-            for qrel in self.handle.qrels_iter():
-                qrels.setdefault(qrel.query_id, {})[qrel.doc_id] = int(qrel.relevance)
-        return qrels
-
-    def _read_qrels(self) -> Qrels:
-        return self._raw_qrels
+            for n, qrel in enumerate(self.handle.qrels_iter()):
+                yield Located(Judgement(qrel.query_id, qrel.doc_id, int(qrel.relevance)), f"{self.irds_id} qrel #{n}")
 
     def _content_identity(self):
         yield f"ir_datasets=={_irds().__version__}".encode()
@@ -275,9 +289,30 @@ class IrDataset(Dataset):
         return out
 
 
-@loader("irds", "irds:ID[?lang=L&query_lang=L]  any ir_datasets id, via ir_datasets")
-def load_irds(dataset_id: str, path: str, options: dict[str, str]) -> IrDataset:
-    unknown = set(options) - {"lang", "query_lang", "qrels_without_queries"}
+OPTIONS = ("lang", "query_lang", QRELS_WITHOUT_QUERIES)
+
+
+def irds_settings(dataset_id: str, path: str, options: dict[str, str]) -> str:
+    """The ir_datasets id, with known options whose language codes the languages table knows."""
+    unknown = set(options) - set(OPTIONS)
     if unknown:
-        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected lang, query_lang")
-    return IrDataset(dataset_id, options, irds_id=path)
+        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected {', '.join(OPTIONS)}")
+    check_qrels_option(dataset_id, options)
+    for key in ("lang", "query_lang"):
+        if key in options:
+            language(options[key])
+    return path
+
+
+def check_irds(dataset_id: str, path: str, options: dict[str, str]) -> None:
+    """`irds_settings`, and ir_datasets knows the id (a registry look-up: nothing is downloaded)."""
+    irds_id = irds_settings(dataset_id, path, options)
+    try:
+        _irds().registry[irds_id]
+    except KeyError:
+        raise DataError(f"{dataset_id}: ir_datasets {_irds().__version__} has no dataset {irds_id!r}") from None
+
+
+@loader("irds", "irds:ID[?lang=L&query_lang=L]  any ir_datasets id, via ir_datasets", check=check_irds)
+def load_irds(dataset_id: str, path: str, options: dict[str, str]) -> IrDataset:
+    return IrDataset(dataset_id, options, irds_id=irds_settings(dataset_id, path, options))

@@ -21,7 +21,7 @@ from functools import cached_property
 
 import numpy as np
 
-from harness.data.base import DataError, Dataset, Located, Qrels, Query, Doc
+from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query
 from harness.data.registry import loader
 from harness.languages import language
 
@@ -230,22 +230,38 @@ class SyntheticCollection(Dataset):
         )
 
 
-def _int_option(dataset_id: str, options: dict[str, str], key: str, default: int) -> int:
+OPTIONS = {"docs": (1000, 20), "queries": (50, 1), "train": (200, 0), "seed": (0, 0)}
+"""Option → (default, least value)."""
+
+
+def _int_option(dataset_id: str, options: dict[str, str], key: str) -> int:
+    default, least = OPTIONS[key]
     try:
-        return int(options.get(key, default))
+        value = int(options.get(key, default))
     except ValueError:
         raise DataError(f"{dataset_id}: option {key} must be an integer, got {options[key]!r}") from None
+    if value < least:
+        raise DataError(f"{dataset_id}: {key} must be at least {least}, got {value}")
+    return value
 
 
-@loader("synthetic", "synthetic:LANG?docs=N&queries=Q&train=T&seed=S  deterministic invented-language collection")
-def load_synthetic(dataset_id: str, path: str, options: dict[str, str]) -> SyntheticCollection:
-    unknown = set(options) - {"docs", "queries", "train", "seed"}
+def synthetic_settings(dataset_id: str, path: str, options: dict[str, str]) -> dict[str, int | str]:
+    """The collection's settings from its id (`SyntheticCollection` fields), checked without generating
+    anything: known options, integers in range, a known language, and no more test and training
+    queries than the collection has topics."""
+    unknown = set(options) - set(OPTIONS)
     if unknown:
-        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected docs, queries, train, seed")
-    return SyntheticCollection(
-        dataset_id, options, lang=language(path).iso,
-        n_docs=_int_option(dataset_id, options, "docs", 1000),
-        n_queries=_int_option(dataset_id, options, "queries", 50),
-        n_train=_int_option(dataset_id, options, "train", 200),
-        seed=_int_option(dataset_id, options, "seed", 0),
-    )
+        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected {', '.join(OPTIONS)}")
+    lang = language(path).iso
+    n_docs, n_queries, n_train, seed = (_int_option(dataset_id, options, key) for key in OPTIONS)
+    topics = max(5, n_docs // 8)  # `SyntheticCollection.n_topics`: the most that can be usable
+    if n_queries + n_train > topics:
+        raise DataError(f"{dataset_id}: queries+train={n_queries + n_train}, but {n_docs} docs give at most "
+                        f"{topics} usable topics (docs/8)")
+    return {"lang": lang, "n_docs": n_docs, "n_queries": n_queries, "n_train": n_train, "seed": seed}
+
+
+@loader("synthetic", "synthetic:LANG?docs=N&queries=Q&train=T&seed=S  deterministic invented-language collection",
+        check=synthetic_settings)
+def load_synthetic(dataset_id: str, path: str, options: dict[str, str]) -> SyntheticCollection:
+    return SyntheticCollection(dataset_id, options, **synthetic_settings(dataset_id, path, options))

@@ -1,7 +1,8 @@
 """One collection from several: ``union:ID1+ID2+...`` (e.g. NeuCLIR 2022 as one MLIR task).
 
 Documents are concatenated, each keeping its own language, and must have distinct ids across the
-parts; queries shared by several parts must have the same text; qrels are merged per query.
+parts; queries shared by several parts must have the same text; qrels are merged per query, and
+a (query, doc) pair the parts grade differently is an error.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from harness.data.base import DataError, Dataset, Located, Qrels, Query
-from harness.data.registry import load_dataset, loader
+from harness.data.base import DataError, Dataset, Judgement, Located, Query
+from harness.data.registry import check_dataset_id, load_dataset, loader
 
 SEPARATOR = "+"
 
@@ -39,12 +40,12 @@ class Union(Dataset):
                                     f"({known.text!r} vs {query.text!r} in {part.dataset_id})")
         return list(merged.values())
 
-    def _read_qrels(self) -> Qrels:
-        merged: Qrels = {}
+    def _read_qrels(self) -> Iterator[Located]:
+        """The parts' checked qrels, so a pair the parts grade differently is an error, not a silent choice."""
         for part in self.parts:
             for qid, judged in part.qrels().items():
-                merged.setdefault(qid, {}).update(judged)
-        return merged
+                for doc_id, grade in judged.items():
+                    yield Located(Judgement(qid, doc_id, grade), f"{part.dataset_id} qrels")
 
     def _content_identity(self):
         for part in self.parts:
@@ -55,9 +56,20 @@ class Union(Dataset):
         return tuple(dict.fromkeys(lang for part in self.parts for lang in part.doc_languages))
 
 
-@loader("union", "union:ID1+ID2+...  several collections as one (documents keep their languages)")
-def load_union(dataset_id: str, path: str, options: dict[str, str]) -> Union:
+def union_parts(dataset_id: str) -> list[str]:
+    """The part ids of a union id."""
     parts = dataset_id.removeprefix("union:").split(SEPARATOR)
     if len(parts) < 2 or not all(parts):
         raise DataError(f"{dataset_id}: a union needs at least two dataset ids joined by {SEPARATOR!r}")
-    return Union(dataset_id, {}, part_ids=parts)
+    return parts
+
+
+def check_union(dataset_id: str, path: str, options: dict[str, str]) -> None:
+    """Every part's own check."""
+    for part in union_parts(dataset_id):
+        check_dataset_id(part)
+
+
+@loader("union", "union:ID1+ID2+...  several collections as one (documents keep their languages)", check=check_union)
+def load_union(dataset_id: str, path: str, options: dict[str, str]) -> Union:
+    return Union(dataset_id, {}, part_ids=union_parts(dataset_id))

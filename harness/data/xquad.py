@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query, sha256_file
+from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, as_text, decode, sha256_file
 from harness.data.registry import loader
 from harness.files import atomic_write
 from harness.languages import language
@@ -62,8 +62,8 @@ class XQuAD(Dataset):
     @cached_property
     def articles(self) -> list[dict]:
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))["data"]
-        except (json.JSONDecodeError, KeyError) as e:
+            data = json.loads(decode(self.path.read_bytes(), self.path))["data"]
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise DataError(f"{self.path}: not a SQuAD-format file ({e})") from None
         return data
 
@@ -72,15 +72,23 @@ class XQuAD(Dataset):
             for p, paragraph in enumerate(article["paragraphs"]):
                 yield f"p{a:02d}_{p:02d}", paragraph
 
+    def _questions(self) -> Iterator[tuple[str, str, str, str]]:
+        """(where, question id, question, id of its paragraph) for each question."""
+        for doc_id, paragraph in self._paragraphs():
+            for n, qa in enumerate(paragraph["qas"]):
+                where = f"{self.path} paragraph {doc_id} question {n}"
+                yield where, as_text(where, "id", qa.get("id")), as_text(where, "question", qa.get("question")), doc_id
+
     def _read_docs(self) -> Iterator[Located]:
         for doc_id, paragraph in self._paragraphs():
-            yield Located(Doc(doc_id, paragraph["context"], self.lang), f"{self.path} paragraph {doc_id}")
+            where = f"{self.path} paragraph {doc_id}"
+            yield Located(Doc(doc_id, as_text(where, "context", paragraph.get("context")), self.lang), where)
 
-    def _read_queries(self) -> list[Query]:
-        return [Query(qa["id"], qa["question"], self.lang) for _, par in self._paragraphs() for qa in par["qas"]]
+    def _read_queries(self) -> list[Located]:
+        return [Located(Query(qid, text, self.lang), where) for where, qid, text, _ in self._questions()]
 
-    def _read_qrels(self) -> Qrels:
-        return {qa["id"]: {doc_id: 1} for doc_id, par in self._paragraphs() for qa in par["qas"]}
+    def _read_qrels(self) -> list[Located]:
+        return [Located(Judgement(qid, doc_id, 1), where) for where, qid, _, doc_id in self._questions()]
 
     def _content_identity(self):
         yield sha256_file(self.path)
@@ -90,11 +98,20 @@ class XQuAD(Dataset):
         return (self.lang,)
 
 
-@loader("xquad", "xquad:LANG  XQuAD questions → answer paragraphs (12 languages)")
-def load_xquad(dataset_id: str, path: str, options: dict[str, str]) -> XQuAD:
+def xquad_language(dataset_id: str, path: str, options: dict[str, str]) -> str:
+    """The id's language, one of XQuAD's; no options; ``$HARNESS_XQUAD_DIR``, where set, a folder
+    (a wrong one would otherwise be passed over for the download)."""
     iso = language(path).iso
     if iso not in LANGUAGES:
         raise DataError(f"{dataset_id}: XQuAD has no {iso!r}; languages: {', '.join(LANGUAGES)}")
     if options:
         raise DataError(f"{dataset_id}: xquad takes no options")
-    return XQuAD(dataset_id, options, lang=iso)
+    folder = os.environ.get("HARNESS_XQUAD_DIR")
+    if folder and not Path(folder).is_dir():
+        raise DataError(f"{dataset_id}: HARNESS_XQUAD_DIR={folder} is not a directory")
+    return iso
+
+
+@loader("xquad", "xquad:LANG  XQuAD questions → answer paragraphs (12 languages)", check=xquad_language)
+def load_xquad(dataset_id: str, path: str, options: dict[str, str]) -> XQuAD:
+    return XQuAD(dataset_id, options, lang=xquad_language(dataset_id, path, options))

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness import jobs
 from harness.evaluate import read_per_query
 from harness.files import atomic_write
+from harness.layout import suite_file
 from harness.measure import JOULES_PER_KWH
 from harness.report.tables import AVERAGE, column_labels, effectiveness
 from harness.spec import Suite, SuiteError, load_suite
 from harness.stats import correct, t_test
-from harness.steps import suite_file, tables_dir
 
 
 @dataclass
@@ -35,6 +36,8 @@ class SuiteBoard:
     ranks: dict[str, int]
     latency_ms: dict[str, float] = field(default_factory=dict)
     joules_per_query: dict[str, float] = field(default_factory=dict)
+    stale: str = ""
+    """Non-empty when some of the suite's eval files were made with other settings or code than now."""
 
     @property
     def primary(self) -> str:
@@ -67,6 +70,8 @@ def load_board(suite: Suite) -> SuiteBoard:
     pooled = {s: {f"{labels[u]}/{pq.query_id}": pq.value for (t, u), values in cells.items() if t == s
                   for pq in values if pq.measure == suite.measures[0]} for s in suite.systems}
     board = SuiteBoard(suite, effectiveness(cells, suite.measures), statistical_ranks(pooled))
+    if stale := jobs.stale_cells(suite):
+        board.stale = f"STALE: {jobs.describe_stale(suite, stale)}"
     if suite.cost is not None:
         for system in suite.systems:
             costs = [json.loads(suite_file(suite.name, "cost", system, u).read_text()) for u in suite.units()]
@@ -84,7 +89,7 @@ def collect(results: Path) -> list[SuiteBoard]:
     boards = []
     for name in finished_suites(results):
         try:
-            boards.append(load_board(load_suite(name)))
+            boards.append(load_board(load_suite(name, check=False)))
         except (SuiteError, FileNotFoundError) as e:
             raise SuiteError(f"cannot put suite {name!r} on the leaderboard: {e}") from None
     return boards
@@ -104,7 +109,8 @@ def render_markdown(boards: list[SuiteBoard]) -> str:
              "Rank = 1 + the number of systems significantly better on the suite's first measure "
              "(paired t-test over all queries, Bonferroni); equal ranks are statistically indistinguishable.", ""]
     for board in boards:
-        parts += [f"## {board.suite.name}", "", board.suite.description.strip(), ""]
+        parts += [f"## {board.suite.name}", "", *([f"**{board.stale}**", ""] if board.stale else []),
+                  board.suite.description.strip(), ""]
         for measure in board.suite.measures:
             parts += [f"### {measure}", "", _ranked(board, measure).to_markdown(floatfmt=".4f"), ""]
     return "\n".join(parts)
@@ -194,10 +200,12 @@ def render_html(boards: list[SuiteBoard]) -> str:
         tables = "".join(f"<h3>{html.escape(m)}</h3>{_html_table(_ranked(board, m))}" for m in board.suite.measures)
         figures = "".join(f"<figure>{svg}<figcaption>{html.escape(title)}</figcaption></figure>"
                           for title, svg in plots(board))
-        sections.append(f"<section><h2>{html.escape(board.suite.name)}</h2><p>{html.escape(board.suite.description)}</p>"
-                        f"{tables}<div class='plots'>{figures}</div></section>")
+        stale = f"<p class='stale'><strong>{html.escape(board.stale)}</strong></p>" if board.stale else ""
+        sections.append(f"<section><h2>{html.escape(board.suite.name)}</h2>{stale}"
+                        f"<p>{html.escape(board.suite.description)}</p>{tables}<div class='plots'>{figures}</div></section>")
     style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;margin:.5em 0}"
              "th,td{border:1px solid #ccc;padding:.2em .5em;text-align:right}th{cursor:pointer;background:#f3f3f3}"
+             ".stale{color:#b00020}"
              ".plots{display:flex;flex-wrap:wrap;gap:1em}figure{margin:0}svg{max-width:100%;height:auto}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Leaderboard</title><style>{style}</style>"
             f"<script>{SCRIPT}</script></head><body><h1>Leaderboard</h1>"

@@ -40,7 +40,8 @@ Extensions beyond a plain measure column:
   than their column (e.g. ``74.8`` in a column of ``74.80``-style values).
 
 Statuses of a cell: ``ok`` / ``outside`` (measured vs published, within tolerance or not),
-``not run`` (an eval file or measure is missing), ``no system`` (``harness_system`` is null),
+``not run`` (an eval file or measure is missing), ``stale`` (the eval file was made with other suite
+settings or code than now: shown, not compared), ``no system`` (``harness_system`` is null),
 ``published only`` (a quantity column), and ``not published`` (the paper prints no value for a
 row the harness can run; the measured value is still shown).
 """
@@ -71,15 +72,16 @@ from pydantic import (
     model_validator,
 )
 
+from harness import jobs
 from harness.data.base import DataError
 from harness.evaluate import means, parse_measures, read_per_query
+from harness.layout import suite_file
 from harness.paths import repo_root
-from harness.spec import LABEL, SuiteError, Unit
-from harness.steps import suite_file
+from harness.spec import LABEL, SuiteError, Unit, load_suite
 
-OK, OUTSIDE, NOT_RUN, NO_SYSTEM, PUBLISHED_ONLY, NOT_PUBLISHED = (
-    "ok", "outside", "not run", "no system", "published only", "not published")
-MARKS = {OK: "✓", OUTSIDE: "✗", NOT_RUN: "·", NO_SYSTEM: "–", PUBLISHED_ONLY: "=", NOT_PUBLISHED: "?"}
+OK, OUTSIDE, NOT_RUN, STALE, NO_SYSTEM, PUBLISHED_ONLY, NOT_PUBLISHED = (
+    "ok", "outside", "not run", "stale", "no system", "published only", "not published")
+MARKS = {OK: "✓", OUTSIDE: "✗", NOT_RUN: "·", STALE: "!", NO_SYSTEM: "–", PUBLISHED_ONLY: "=", NOT_PUBLISHED: "?"}
 
 Number = Union[StrictInt, StrictFloat]
 Value = Union[StrictInt, StrictFloat, StrictStr, None]
@@ -170,7 +172,7 @@ def _column_kind(value: Any) -> str:
 
 
 Column = Annotated[
-    Union[Annotated[MeasureColumn, Tag("measure")], Annotated[QuantityColumn, Tag("quantity")]],
+    Annotated[MeasureColumn, Tag("measure")] | Annotated[QuantityColumn, Tag("quantity")],
     Discriminator(_column_kind),
 ]
 
@@ -293,22 +295,36 @@ class Cell:
     detail: str = ""
 
 
+def _stale(suite: str, system: str, dataset: str, lang: str) -> bool:
+    """Whether an existing eval file was made with other settings or code than the suite's now
+    (a suite that no longer has the system or the collection counts as changed)."""
+    try:
+        loaded = load_suite(suite, check=False)
+        return not jobs.current(loaded, system, loaded.unit(dataset, lang))
+    except SuiteError:
+        return True
+
+
 def _measure(table: PublishedTable, column: MeasureColumn, system: str,
-             cache: dict[Path, dict[str, float]]) -> tuple[float | None, str]:
-    """Macro average of the column's unit means × scale, or (None, why not)."""
+             cache: dict[Path, dict[str, float]]) -> tuple[float | None, str, bool]:
+    """Macro average of the column's unit means × scale, or (None, why not); and whether an eval
+    file it reads is stale."""
     suite = column.suite or table.suite
     measure = str(parse_measures([column.measure])[0])
-    values = []
+    values, stale = [], []
     for dataset, lang in column.units():
         path = suite_file(suite, "eval", system, Unit(dataset, lang, ""))
         if path not in cache:
             if not path.is_file():
-                return None, f"no {path}"
+                return None, f"no {path}", False
             cache[path] = means(read_per_query(path))
         if measure not in cache[path]:
-            return None, f"{path} has no {measure}"
+            return None, f"{path} has no {measure}", False
         values.append(cache[path][measure])
-    return sum(values) / len(values) * table.scale, ""
+        if _stale(suite, system, dataset, lang):
+            stale.append(str(path))
+    why = f"made with other settings or code than now: {', '.join(stale)}" if stale else ""
+    return sum(values) / len(values) * table.scale, why, bool(stale)
 
 
 def diff(table: PublishedTable) -> list[Cell]:
@@ -327,11 +343,13 @@ def diff(table: PublishedTable) -> list[Cell]:
             if row.harness_system is None:
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=None, status=NO_SYSTEM))
                 continue
-            measured, why = _measure(table, column, row.harness_system, cache)
+            measured, why, stale = _measure(table, column, row.harness_system, cache)
             tolerance = table.tolerance_for(row, key)
             if published is None:
                 cells.append(Cell(**base, measured=measured, delta=None, tolerance=None,
                                   status=NOT_PUBLISHED, detail=why))
+            elif stale:
+                cells.append(Cell(**base, measured=measured, delta=None, tolerance=tolerance, status=STALE, detail=why))
             elif measured is None:
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=tolerance,
                                   status=NOT_RUN, detail=why))
@@ -425,7 +443,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    """0: listed, or every measured cell inside tolerance; 1: a cell outside; 2: an error."""
+    """0: listed, or every measured cell inside tolerance; 1: a cell outside, or stale; 2: an error."""
     try:
         tables = load_tables()
     except PublishedTableError as e:
@@ -446,4 +464,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness reproduce: error: {e}", file=sys.stderr)
         return 2
     print(render(table, cells), end="")
-    return 1 if any(c.status == OUTSIDE for c in cells) else 0
+    return 1 if any(c.status in (OUTSIDE, STALE) for c in cells) else 0

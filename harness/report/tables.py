@@ -73,11 +73,17 @@ def effectiveness(cells: dict[tuple[str, Unit], list[PerQuery]], measures: list[
     return tables
 
 
+def _row_labels_as_columns(text: pd.DataFrame) -> pd.DataFrame:
+    """Each row-index level (system, collection, ...) as a leading column of its own, as in the CSV."""
+    return text.rename_axis([name or "" for name in text.index.names]).reset_index()
+
+
 def render_markdown(blocks: list[Block]) -> str:
     parts = []
     for block in blocks:
         note = f"\n{block.note}\n" if block.note else ""
-        parts.append(f"### {block.title}\n\n{block.text('**{}**').to_markdown()}\n{note}")
+        table = _row_labels_as_columns(block.text("**{}**")).to_markdown(index=False)
+        parts.append(f"### {block.title}\n\n{table}\n{note}")
     return "\n".join(parts)
 
 
@@ -93,11 +99,10 @@ def _latex_escape(text: str) -> str:
 def render_latex(blocks: list[Block]) -> str:
     parts = []
     for block in blocks:
-        text = block.text(r"\textbf{{{}}}").map(_latex_escape)
+        text = _row_labels_as_columns(block.text(r"\textbf{{{}}}")).map(_latex_escape)
         text.columns = [_latex_escape(c) for c in text.columns]
-        text.index = [_latex_escape(i) if not isinstance(i, tuple) else " / ".join(map(_latex_escape, i))
-                      for i in text.index]
-        body = text.to_latex(escape=False, column_format="l" + "r" * len(text.columns))
+        labels = block.frame.index.nlevels
+        body = text.to_latex(escape=False, index=False, column_format="l" * labels + "r" * (len(text.columns) - labels))
         parts.append(f"% {block.title}\n{body}")
     return "\n".join(parts)
 

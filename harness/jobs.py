@@ -1,0 +1,122 @@
+"""What each job of a suite depends on: the settings and the code whose change must rerun it.
+
+The Snakefile hands these to Snakemake as each job's params, so an edited setting or source file
+reruns exactly the jobs it reaches; the registry identities cover the same code (a system's
+`code_version`, a dataset's fingerprint), so a rerun job rebuilds instead of finding its old record.
+Computed from the suite and file contents alone, importing no model code.
+The evaluate step writes the digest of `eval_settings` beside each eval file it publishes, and
+`stale_cells` lists the published eval files whose digest no longer matches the suite and the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.catalog import entry
+from harness.code import code_version
+from harness.data.registry import parse_dataset_id
+from harness.files import atomic_write
+from harness.layout import suite_file
+from harness.spec import Suite, Unit
+
+UNION = "union"
+REPORT_MODULES = ("harness.report.tables", "harness.report.significance", "harness.report.cost")
+
+
+def dataset_code(dataset_id: str) -> str:
+    """The code version of the loader of ``dataset_id`` (``harness.data.<scheme>``; a union's parts too)."""
+    scheme, _, _ = parse_dataset_id(dataset_id)
+    modules = [f"harness.data.{scheme}"]
+    if scheme == UNION:
+        modules += [f"harness.data.{parse_dataset_id(part)[0]}" for part in dataset_id.removeprefix("union:").split("+")]
+    return code_version(*modules)
+
+
+def system_code(suite: Suite, label: str) -> str:
+    """The code version of the module of the system ``label`` (and of passage splitting where used)."""
+    spec = suite.system(label)
+    row = entry(spec.system)
+    modules = [row.module] if row else []
+    return code_version(*modules, *(["harness.passages"] if spec.passages else []))
+
+
+def digest(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def _energy(suite: Suite) -> Any:
+    """Whether (and where) energy is measured changes a record, as in `harness.steps._with_energy`."""
+    return suite.cost.model_dump(include={"country", "region"}) if suite.cost else None
+
+
+def train_settings(suite: Suite, label: str) -> dict[str, Any] | None:
+    spec = suite.system(label)
+    if spec.train is None:
+        return None
+    return {"train": spec.train.model_dump(), "system": spec.system, "params": spec.params,
+            "code": system_code(suite, label), "energy": _energy(suite),
+            "data": {lang: dataset_code(i) for lang, i in spec.train.dataset_ids().items()}}
+
+
+def index_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
+    spec = suite.system(label)
+    return {"system": spec.system, "params": spec.params, "passages": spec.passages and spec.passages.model_dump(),
+            "train": train_settings(suite, label), "dataset": unit.dataset_id, "shards": unit.shards,
+            "code": system_code(suite, label), "data": dataset_code(unit.dataset_id), "energy": _energy(suite)}
+
+
+def retrieve_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
+    return {**index_settings(suite, label, unit), "depth": suite.depth}
+
+
+def eval_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
+    return {**retrieve_settings(suite, label, unit), "measures": suite.measures,
+            "evaluate": code_version("harness.evaluate")}
+
+
+def cost_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
+    return {**retrieve_settings(suite, label, unit), "cost": suite.cost and suite.cost.model_dump(),
+            "measure": code_version("harness.measure")}
+
+
+def tables_settings(suite: Suite) -> dict[str, Any]:
+    return {**suite.model_dump(mode="json", include={"measures", "statistics", "cost"}),
+            "code": code_version(*REPORT_MODULES)}
+
+
+def settings_file(eval_file: Path) -> Path:
+    """Where the digest of an eval file's settings is kept: beside it, ``<lang>.settings``."""
+    return eval_file.with_suffix(".settings")
+
+
+def write_settings(eval_file: Path, settings: dict[str, Any]) -> None:
+    with atomic_write(settings_file(eval_file), encoding="utf-8") as f:
+        f.write(digest(settings) + "\n")
+
+
+def is_current(eval_file: Path, settings: dict[str, Any]) -> bool:
+    """Whether ``eval_file`` was published with exactly ``settings`` (same suite settings and code)."""
+    marker = settings_file(eval_file)
+    return marker.is_file() and marker.read_text().strip() == digest(settings)
+
+
+def current(suite: Suite, label: str, unit: Unit) -> bool:
+    """Whether the published eval file of (``label``, ``unit``) was made with the suite's settings and code now."""
+    return is_current(suite_file(suite.name, "eval", label, unit), eval_settings(suite, label, unit))
+
+
+def stale_cells(suite: Suite) -> list[tuple[str, Unit]]:
+    """(system label, unit) of each published eval file made with other settings or code than now."""
+    return [(label, unit) for label in suite.systems for unit in suite.units()
+            if suite_file(suite.name, "eval", label, unit).is_file() and not current(suite, label, unit)]
+
+
+def describe_stale(suite: Suite, stale: list[tuple[str, Unit]]) -> str:
+    """One line naming stale eval files and the command that refreshes them."""
+    names = ", ".join(f"{label} {unit.dataset}/{unit.lang}" for label, unit in stale[:6])
+    return (f"{len(stale)} eval files of suite {suite.name!r} were made with other settings or code than now "
+            f"({names}{', …' if len(stale) > 6 else ''}); rerun `snakemake --cores all suites/{suite.name}`")
+
