@@ -18,6 +18,7 @@ from typing import Any
 from harness.catalog import entry
 from harness.code import code_version
 from harness.data.registry import parse_dataset_id
+from harness.data.union import union_parts
 from harness.files import atomic_write
 from harness.layout import suite_file
 from harness.spec import Suite, Unit
@@ -31,7 +32,7 @@ def dataset_code(dataset_id: str) -> str:
     scheme, _, _ = parse_dataset_id(dataset_id)
     modules = [f"harness.data.{scheme}"]
     if scheme == UNION:
-        modules += [f"harness.data.{parse_dataset_id(part)[0]}" for part in dataset_id.removeprefix("union:").split("+")]
+        modules += [f"harness.data.{parse_dataset_id(part)[0]}" for part in union_parts(dataset_id)]
     return code_version(*modules)
 
 

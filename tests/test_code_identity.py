@@ -99,8 +99,9 @@ def test_catalog_rows_name_the_modules_that_register_them() -> None:
     assert catalog.entry("nope") is None and catalog.entry("st:") is None
 
 
-def test_planning_imports_no_model_code() -> None:
-    """The catalogue, the code identity and every job's settings come from file contents alone."""
+def test_job_settings_import_no_model_code() -> None:
+    """The catalogue, the code identity and every job's settings come from file contents alone (checking a
+    suite's params at planning still imports its system modules)."""
     script = (
         "import sys, json\n"
         "from harness import jobs\n"
