@@ -192,7 +192,7 @@ def describe_environment(env: dict[str, Any]) -> str:
     def joined(values: list[Any]) -> str:
         return "/".join(map(str, values)) or "?"
 
-    packages = " ".join(f"{name} {joined(v)}" for name, v in env.get("packages", {}).items())
+    packages = " ".join(f"{name} {joined(v)}" for name, v in sorted(env.get("packages", {}).items()))
     return (f"commit {joined([c[:12] for c in env.get('git_commit', [])])}, torch CPU {joined(env.get('cpu_capability', []))}"
             f" × {joined(env.get('threads', []))} threads, {packages}; {joined(env.get('hardware', []))}")
 
