@@ -28,6 +28,9 @@ from pathlib import Path
 from harness.code import code_version
 from harness.languages import language
 
+QRELS_WITHOUT_QUERIES = "qrels_without_queries"
+"""The option of the loaders of real collections (see `Dataset.qrels`); its one value is ``drop``."""
+
 Qrels = dict[str, dict[str, int]]
 """query id → doc id → graded relevance."""
 
@@ -232,7 +235,7 @@ class Dataset(ABC):
             if earlier != j.relevance:
                 raise DataError(f"{located.where}: query {j.query_id!r} judges doc {j.doc_id!r} {j.relevance}, "
                                 f"but an earlier line judged it {earlier}")
-        if unknown and self.options.get("qrels_without_queries") != "drop":
+        if unknown and self.options.get(QRELS_WITHOUT_QUERIES) != "drop":
             first = next(iter(unknown))
             raise DataError(
                 f"{unknown[first]}: qrels mention {len(unknown)} queries that are not in the queries of "

@@ -17,8 +17,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, as_text, read_lines, sha256_file
-from harness.data.registry import QRELS_WITHOUT_QUERIES, check_qrels_option, loader
+from harness.data.base import (
+    QRELS_WITHOUT_QUERIES,
+    DataError,
+    Dataset,
+    Doc,
+    Judgement,
+    Located,
+    Query,
+    as_text,
+    read_lines,
+    sha256_file,
+)
+from harness.data.registry import check_options, loader
 from harness.languages import language
 
 QRELS_COLUMNS = ("query-id", "corpus-id", "score")
@@ -131,10 +142,7 @@ OPTIONS = ("lang", "split", QRELS_WITHOUT_QUERIES)
 def beir_settings(dataset_id: str, path: str, options: dict[str, str]) -> tuple[Path | None, str, str]:
     """(folder, language, split) of an id: known options, a known language, a non-empty split. The
     folder is None while the environment variable in its path is unset."""
-    unknown = sorted(set(options) - set(OPTIONS))
-    if unknown:
-        raise DataError(f"{dataset_id}: unknown options {unknown}; expected {', '.join(OPTIONS)}")
-    check_qrels_option(dataset_id, options)
+    check_options(dataset_id, options, OPTIONS)
     if "lang" not in options:
         raise DataError(f"{dataset_id}: BEIR folders carry no language; add ?lang=<iso code>")
     lang = language(options["lang"]).iso

@@ -28,8 +28,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
-from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, read_lines
-from harness.data.registry import QRELS_WITHOUT_QUERIES, check_qrels_option, loader
+from harness.data.base import QRELS_WITHOUT_QUERIES, DataError, Dataset, Doc, Judgement, Located, Query, read_lines
+from harness.data.registry import check_options, loader
 from harness.languages import language
 
 
@@ -294,10 +294,7 @@ OPTIONS = ("lang", "query_lang", QRELS_WITHOUT_QUERIES)
 
 def irds_settings(dataset_id: str, path: str, options: dict[str, str]) -> str:
     """The ir_datasets id, with known options whose language codes the languages table knows."""
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected {', '.join(OPTIONS)}")
-    check_qrels_option(dataset_id, options)
+    check_options(dataset_id, options, OPTIONS)
     for key in ("lang", "query_lang"):
         if key in options:
             language(options[key])

@@ -8,10 +8,10 @@ the id once and dispatches on the scheme, so adding a collection never touches a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
-from harness.data.base import DataError, Dataset
+from harness.data.base import QRELS_WITHOUT_QUERIES, DataError, Dataset
 from harness.languages import UnsupportedLanguage
 
 LoaderFn = Callable[[str, str, dict[str, str]], Dataset]
@@ -20,8 +20,6 @@ CheckFn = Callable[[str, str, dict[str, str]], object]
 loader would reject, reading no data; what it returns is ignored."""
 _LOADERS: dict[str, tuple[LoaderFn, str, CheckFn]] = {}
 
-QRELS_WITHOUT_QUERIES = "qrels_without_queries"
-"""The option of the loaders of real collections (see `Dataset.qrels`); its one value is ``drop``."""
 
 
 def loader(scheme: str, help: str, *, check: CheckFn) -> Callable[[LoaderFn], LoaderFn]:
@@ -53,6 +51,15 @@ def check_qrels_option(dataset_id: str, options: dict[str, str]) -> None:
     """The shared ``qrels_without_queries`` option, where a loader takes it, has its one value."""
     if options.get(QRELS_WITHOUT_QUERIES, "drop") != "drop":
         raise DataError(f"{dataset_id}: {QRELS_WITHOUT_QUERIES} takes one value, drop; got {options[QRELS_WITHOUT_QUERIES]!r}")
+
+
+def check_options(dataset_id: str, options: dict[str, str], known: Iterable[str]) -> None:
+    """Every option of the id is one of ``known`` (and the shared ``qrels_without_queries`` has its value)."""
+    known = tuple(known)
+    unknown = set(options) - set(known)
+    if unknown:
+        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected {', '.join(known)}")
+    check_qrels_option(dataset_id, options)
 
 
 def _parsed(dataset_id: str) -> tuple[str, str, dict[str, str]]:

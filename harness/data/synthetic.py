@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from harness.data.base import DataError, Dataset, Doc, Located, Qrels, Query
-from harness.data.registry import loader
+from harness.data.registry import check_options, loader
 from harness.languages import language
 
 GENERATOR_VERSION = "1"
@@ -249,9 +249,7 @@ def synthetic_settings(dataset_id: str, path: str, options: dict[str, str]) -> d
     """The collection's settings from its id (`SyntheticCollection` fields), checked without generating
     anything: known options, integers in range, a known language, and no more test and training
     queries than the collection has topics."""
-    unknown = set(options) - set(OPTIONS)
-    if unknown:
-        raise DataError(f"{dataset_id}: unknown options {sorted(unknown)}; expected {', '.join(OPTIONS)}")
+    check_options(dataset_id, options, OPTIONS)
     lang = language(path).iso
     n_docs, n_queries, n_train, seed = (_int_option(dataset_id, options, key) for key in OPTIONS)
     topics = max(5, n_docs // 8)  # `SyntheticCollection.n_topics`: the most that can be usable
