@@ -306,9 +306,9 @@ def _stale(suite: str, system: str, dataset: str, lang: str) -> bool:
 
 
 def _measure(table: PublishedTable, column: MeasureColumn, system: str,
-             cache: dict[Path, dict[str, float]]) -> tuple[float | None, str, bool]:
+             cache: dict[Path, tuple[dict[str, float], bool]]) -> tuple[float | None, str, bool]:
     """Macro average of the column's unit means × scale, or (None, why not); and whether an eval
-    file it reads is stale."""
+    file it reads is stale. ``cache`` keeps each eval file's means and staleness, read once."""
     suite = column.suite or table.suite
     measure = str(parse_measures([column.measure])[0])
     values, stale = [], []
@@ -317,11 +317,12 @@ def _measure(table: PublishedTable, column: MeasureColumn, system: str,
         if path not in cache:
             if not path.is_file():
                 return None, f"no {path}", False
-            cache[path] = means(read_per_query(path))
-        if measure not in cache[path]:
+            cache[path] = means(read_per_query(path)), _stale(suite, system, dataset, lang)
+        found, is_stale = cache[path]
+        if measure not in found:
             return None, f"{path} has no {measure}", False
-        values.append(cache[path][measure])
-        if _stale(suite, system, dataset, lang):
+        values.append(found[measure])
+        if is_stale:
             stale.append(str(path))
     why = f"made with other settings or code than now: {', '.join(stale)}" if stale else ""
     return sum(values) / len(values) * table.scale, why, bool(stale)
@@ -330,7 +331,7 @@ def _measure(table: PublishedTable, column: MeasureColumn, system: str,
 def diff(table: PublishedTable) -> list[Cell]:
     """Every cell of the table, row by row, with its status (see the module docstring)."""
     cells = []
-    cache: dict[Path, dict[str, float]] = {}
+    cache: dict[Path, tuple[dict[str, float], bool]] = {}
     for row in table.rows:
         for key, column in table.columns.items():
             published = row.values[key]
