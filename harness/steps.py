@@ -1,42 +1,37 @@
-"""The steps every suite runs — index, retrieve, evaluate, tables — one mechanism for all.
+"""The steps every suite runs — train, shard, index, retrieve, evaluate, cost, tables — one mechanism for all.
 
 Each step computes its identity, asks the registry for the record (building it only when absent)
-and then publishes a suite-facing file at the path Snakemake expects (`suite_file`). Published
-files are written atomically, so a failed step leaves nothing behind that looks complete.
+and publishes a pointer to it where Snakemake expects one (`harness.layout`). Pointers are written
+atomically, so a failed step leaves nothing behind that looks complete. The system a step runs is
+built in one place (`suite_system`): the catalogue's system, with its trained checkpoint, wrapped in
+`Passages` when the suite splits documents.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness import jobs, measure, registry
+from harness import jobs, layout, measure, registry
 from harness.code import code_version
-from harness.data import DataError, Dataset, load_dataset
+from harness.data import DataError, load_dataset
 from harness.data.base import sha256_file
-from harness.evaluate import evaluate, means, read_per_query, write_per_query
+from harness.evaluate import evaluate, means, write_per_query
 from harness.files import atomic_write
-from harness.layout import shard_file, suite_file, tables_dir, train_file
-from harness.passages import aggregate, as_passages
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
-from harness.spec import CostSpec, Suite, SuiteError, TrainSpec, Unit
+from harness.spec import Suite, SuiteError, TrainSpec, Unit
 from harness.system import System, build_system, train_params
+from harness.system.passages import Passages
 from harness.training import TrainingData
 
 
 def publish_json(data: dict[str, Any], path: Path) -> None:
     with atomic_write(path, encoding="utf-8") as f:
         json.dump(data, f, indent=2, sort_keys=True)
-
-
-def publish_copy(source: Path, path: Path) -> None:
-    with atomic_write(path, "wb") as f, open(source, "rb") as src:
-        shutil.copyfileobj(src, f)
 
 
 @contextmanager
@@ -57,21 +52,22 @@ def _labels(suite: Suite, label: str, unit: Unit | None = None) -> dict[str, str
             "lang": unit.lang if unit else None}
 
 
-def _collection(suite: Suite, label: str, unit: Unit) -> Dataset:
-    """The unit's dataset as the system indexes it: whole documents, or passages."""
-    dataset = load_dataset(unit.dataset_id)
-    spec = suite.system(label).passages
-    return as_passages(dataset, spec) if spec else dataset
+def _with_energy(suite: Suite, identity: dict[str, Any]) -> dict[str, Any]:
+    """A record that carries an energy reading is a different record from one without."""
+    if suite.cost is None:
+        return identity
+    return {**identity, "energy": suite.cost.model_dump(include={"country", "region"})}
 
 
-def _system(suite: Suite, label: str) -> System:
-    """The suite's system ``label``, loading its trained checkpoint when the suite trains it."""
+def suite_system(suite: Suite, label: str) -> System:
+    """The suite's system ``label`` as its index, retrieve and cost steps run it: loading its trained
+    checkpoint when the suite trains it, over passages when the suite splits documents."""
     spec = suite.system(label)
     system = build_system(spec.system, spec.params)
-    if spec.train is None:
-        return system
-    record = _pointed(train_file(suite.name, label))
-    return system.with_checkpoint(record.output("checkpoint"), f"train:{record.id}")
+    if spec.train is not None:
+        record = layout.pointed(layout.path("train", suite.name, label))
+        system = system.with_checkpoint(record.output("checkpoint"), f"train:{record.id}")
+    return Passages(system, spec.passages) if spec.passages else system
 
 
 def training_data(spec: TrainSpec) -> TrainingData:
@@ -109,37 +105,14 @@ def train(suite: Suite, label: str) -> registry.Record:
                 "data": {lang: split.describe() for lang, split in data.splits.items()}, **cost}
 
     record = registry.produce("train", identity, build, {**_labels(suite, label), "lang": ",".join(data.splits)})
-    publish_json({"record": record.id, "path": str(record.path)}, train_file(suite.name, label))
+    layout.write_pointer(layout.path("train", suite.name, label), record)
     return record
-
-
-def _retrieve_identity(suite: Suite, system_label: str, system: System, index_rec: registry.Record,
-                       dataset: Dataset) -> dict[str, Any]:
-    return _with_energy(suite, {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
-                                "depth": suite.depth, "passages": _dump(suite.system(system_label).passages)})
-
-
-def _dump(model: Any) -> Any:
-    return model.model_dump() if model is not None else None
-
-
-def _with_energy(suite: Suite, identity: dict[str, Any]) -> dict[str, Any]:
-    """A record that carries an energy reading is a different record from one without."""
-    if suite.cost is None:
-        return identity
-    return {**identity, "energy": suite.cost.model_dump(include={"country", "region"})}
-
-
-def _retrieve_id(suite: Suite, label: str, unit: Unit) -> str:
-    system = _system(suite, label)
-    return registry.identity_hash(_retrieve_identity(suite, label, system, index_record(suite, label, unit),
-                                                     load_dataset(unit.dataset_id)))
 
 
 def shard(suite: Suite, label: str, unit: Unit, number: int) -> registry.Record:
     """The per-document part of indexing for one shard of a sharded collection."""
-    system = _system(suite, label)
-    dataset = _collection(suite, label, unit)
+    system = suite_system(suite, label)
+    dataset = load_dataset(unit.dataset_id)
     identity = _with_energy(suite, {**system.index_identity(dataset), "shard": number, "of": unit.shards})
 
     def build(out: Path) -> dict[str, Any]:
@@ -148,16 +121,17 @@ def shard(suite: Suite, label: str, unit: Unit, number: int) -> registry.Record:
         return {"outputs": {"shard": "."}, "dataset": dataset.describe(), "info": info, **cost}
 
     record = registry.produce("shard", identity, build, _labels(suite, label, unit))
-    publish_json({"record": record.id, "path": str(record.path)}, shard_file(suite.name, label, unit, number))
+    layout.write_pointer(layout.path("shard", suite.name, label, unit, number), record)
     return record
 
 
 def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
     """Build (or find) the index of ``unit`` for system ``label``; a sharded unit merges its shards."""
-    system = _system(suite, label)
-    dataset = _collection(suite, label, unit)
+    system = suite_system(suite, label)
+    dataset = load_dataset(unit.dataset_id)
     identity = _with_energy(suite, system.index_identity(dataset))
-    shards = [_pointed(shard_file(suite.name, label, unit, i)) for i in range(unit.shards)] if unit.shards > 1 else []
+    shards = [layout.pointed(layout.path("shard", suite.name, label, unit, i))
+              for i in range(unit.shards)] if unit.shards > 1 else []
     if shards:
         identity["shards"] = [r.id for r in shards]
 
@@ -173,90 +147,83 @@ def index(suite: Suite, label: str, unit: Unit) -> registry.Record:
         return {"outputs": {"index": "."}, "dataset": dataset.describe(), "info": info, **cost}
 
     record = registry.produce("index", identity, build, _labels(suite, label, unit))
-    publish_json({"record": record.id, "path": str(record.path)}, suite_file(suite.name, "index", label, unit))
+    layout.write_pointer(layout.path("index", suite.name, label, unit), record)
     return record
 
 
 def retrieve(suite: Suite, label: str, unit: Unit) -> registry.Record:
-    """Search the unit's queries against its index; publish the TREC run."""
-    index_rec = index_record(suite, label, unit)
-    system = _system(suite, label)
+    """Search the unit's queries against its index; publish a pointer to the TREC run. When the
+    suite measures cost, time the queries while the model is loaded (the cost step then only reads)."""
+    index_rec = layout.pointed(layout.path("index", suite.name, label, unit))
+    system = suite_system(suite, label)
     dataset = load_dataset(unit.dataset_id)
-    identity = _retrieve_identity(suite, label, system, index_rec, dataset)
-
-    passages = suite.system(label).passages
+    identity = _with_energy(suite, {"index": index_rec.id, "system": system.identity(),
+                                    "queries": dataset.fingerprint, "depth": suite.depth})
 
     def build(out: Path) -> dict[str, Any]:
         queries = dataset.queries()
         with metered(suite, "retrieve") as cost:
-            if passages:
-                hits = system.retrieve(queries, index_rec.output("index"), suite.depth * passages.search_factor)
-                run = aggregate(hits, suite.depth)
-            else:
-                run = system.retrieve(queries, index_rec.output("index"), suite.depth)
+            run = system.retrieve(queries, index_rec.output("index"), suite.depth)
         write_trec(run, out / "run.trec", tag=label)
         return {"outputs": {"run": "run.trec"}, "queries": len(queries), "dataset": dataset.describe(), **cost}
 
     record = registry.produce("retrieve", identity, build, _labels(suite, label, unit))
-    publish_copy(record.output("run"), suite_file(suite.name, "runs", label, unit))
-    if suite.cost is not None:  # while the model is loaded: the cost step then only reads the record
-        latency(suite, suite.cost, system, index_rec, dataset, labels=_labels(suite, label, unit))
+    layout.write_pointer(layout.path("retrieve", suite.name, label, unit), record)
+    if suite.cost is not None:
+        latency(suite, label, unit, record, system)
     return record
 
 
-def _pointed(pointer: Path) -> registry.Record:
-    """The record a published pointer file names."""
-    if not pointer.is_file():
-        raise FileNotFoundError(f"{pointer}: missing; run the step that writes it first")
-    return registry.find(json.loads(pointer.read_text())["record"])
-
-
-def index_record(suite: Suite, label: str, unit: Unit) -> registry.Record:
-    """The index record a suite's published pointer file names."""
-    return _pointed(suite_file(suite.name, "index", label, unit))
-
-
-def latency(suite: Suite, settings: CostSpec, system: System, index_rec: registry.Record,
-            dataset: Dataset, *, labels: dict[str, str | None]) -> registry.Record:
-    """The latency record of ``system`` on the first ``latency_queries`` queries of ``dataset`` (made once)."""
-    identity = {"index": index_rec.id, "system": system.identity(), "queries": dataset.fingerprint,
-                "depth": suite.depth, "settings": settings.model_dump(), "hardware": registry.hardware(),
+def latency(suite: Suite, label: str, unit: Unit, retrieve_rec: registry.Record,
+            system: System | None = None) -> registry.Record:
+    """The latency record of the pipeline that made ``retrieve_rec`` (same index, system, queries and
+    depth) on the first ``latency_queries`` queries, measured once; ``system`` is that pipeline when
+    the caller has it loaded, else it is built only if the record is absent."""
+    settings = suite.cost
+    if settings is None:
+        raise ValueError(f"suite {suite.name!r} declares no cost settings")
+    made = retrieve_rec.data["identity"]
+    identity = {"index": made["index"], "system": made["system"], "queries": made["queries"], "depth": made["depth"],
+                "settings": settings.model_dump(), "hardware": registry.hardware(),
                 "code": code_version("harness.measure")}
 
     def build(out: Path) -> dict[str, Any]:
+        timed = system if system is not None else suite_system(suite, label)
+        dataset = load_dataset(unit.dataset_id)
         queries = dataset.queries()[: settings.latency_queries]
-        timing = measure.latency(system, index_rec.output("index"), queries, suite.depth, settings.warmup,
-                                 settings.batch_size)
+        index_dir = registry.get("index", made["index"]).output("index")
+        timing = measure.latency(timed, index_dir, queries, suite.depth, settings.warmup, settings.batch_size)
         (out / "latency.json").write_text(json.dumps(timing, indent=2))
         return {"outputs": {"latency": "latency.json"}, "latency": timing, "dataset": dataset.describe()}
 
-    return registry.produce("latency", identity, build, labels)
+    return registry.produce("latency", identity, build, _labels(suite, label, unit))
 
 
 def cost(suite: Suite, label: str, unit: Unit) -> registry.Record:
-    """Latency and throughput of one system on one collection, next to its index and energy figures
-    (the latency is usually measured already, by the retrieve step while the model was loaded)."""
+    """Latency and throughput of one system on one collection, next to its index and energy figures,
+    published as a pointer to the latency record with that summary (the latency is usually measured
+    already, by the retrieve step while the model was loaded)."""
     if suite.cost is None:
         raise ValueError(f"suite {suite.name!r} declares no cost settings")
-    index_rec = index_record(suite, label, unit)
-    record = latency(suite, suite.cost, _system(suite, label), index_rec, load_dataset(unit.dataset_id),
-                     labels=_labels(suite, label, unit))
-    retrieve_rec = registry.find(_retrieve_id(suite, label, unit))
-    train_rec = _pointed(train_file(suite.name, label)) if suite.system(label).train else None
-    publish_json({
-        "system": label, "dataset": unit.dataset, "lang": unit.lang, "hardware": record.data["hardware"],
-        "latency": record.data["latency"], "index": {"seconds": index_rec.data["duration_s"], **index_rec.data["info"]},
-        "energy": {"train": train_rec.data.get("energy") if train_rec else None,
-                   "index": index_rec.data.get("energy"), "retrieve": retrieve_rec.data.get("energy")},
-        "queries": retrieve_rec.data["queries"],
-        "records": {"index": index_rec.id, "retrieve": retrieve_rec.id, "latency": record.id},
-    }, suite_file(suite.name, "cost", label, unit))
+    retrieve_rec = layout.pointed(layout.path("retrieve", suite.name, label, unit))
+    index_rec = registry.get("index", retrieve_rec.data["identity"]["index"])
+    record = latency(suite, label, unit, retrieve_rec)
+    train_rec = layout.pointed(layout.path("train", suite.name, label)) if suite.system(label).train else None
+    layout.write_pointer(
+        layout.path("cost", suite.name, label, unit), record,
+        system=label, dataset=unit.dataset, lang=unit.lang, hardware=record.data["hardware"],
+        latency=record.data["latency"], index={"seconds": index_rec.data["duration_s"], **index_rec.data["info"]},
+        energy={"train": train_rec.data.get("energy") if train_rec else None,
+                "index": index_rec.data.get("energy"), "retrieve": retrieve_rec.data.get("energy")},
+        queries=retrieve_rec.data["queries"],
+        records={"index": index_rec.id, "retrieve": retrieve_rec.id, "latency": record.id})
     return record
 
 
 def evaluate_run(suite: Suite, label: str, unit: Unit) -> registry.Record:
-    """Per-query values of the suite's measures for the published run."""
-    run_path = suite_file(suite.name, "runs", label, unit)
+    """Per-query values of the suite's measures for the published run; the pointer carries the
+    digest of the settings it was made with (`harness.jobs.current`)."""
+    run_path = layout.run_file(suite.name, label, unit)
     run = read_trec(run_path)
     dataset = load_dataset(unit.dataset_id)
     identity = {"run": sha256_file(run_path).hex(), "qrels": dataset.fingerprint,
@@ -269,52 +236,23 @@ def evaluate_run(suite: Suite, label: str, unit: Unit) -> registry.Record:
                 "dataset": dataset.describe()}
 
     record = registry.produce("evaluate", identity, build, _labels(suite, label, unit))
-    published = suite_file(suite.name, "eval", label, unit)
-    publish_copy(record.output("per_query"), published)
-    jobs.write_settings(published, jobs.eval_settings(suite, label, unit))
+    layout.write_pointer(layout.path("evaluate", suite.name, label, unit), record,
+                         settings=jobs.digest(jobs.eval_settings(suite, label, unit)))
     return record
 
 
 def tables(suite: Suite) -> list[Path]:
-    """The suite's tables (Markdown, CSV, LaTeX) from its published per-query and cost files."""
-    from harness.report import ReportError
-    from harness.report import cost as cost_report
-    from harness.report.tables import Block, column_labels, effectiveness, write_tables
+    """The suite's tables (`harness.report.suite`) and the manifest listing them."""
+    from harness.report.suite import write_suite_tables
 
-    if stale := jobs.stale_cells(suite):
-        raise ReportError(jobs.describe_stale(suite, stale))
-
-    cells = {
-        (label, unit): read_per_query(suite_file(suite.name, "eval", label, unit))
-        for label in suite.systems
-        for unit in suite.units()
-    }
-    from harness.report import significance
-
-    blocks = [Block(measure, frame) for measure, frame in effectiveness(cells, suite.measures).items()]
-    labels = column_labels(suite.units())
-    by_collection = {(label, labels[unit]): values for (label, unit), values in cells.items()}
-    comparisons = significance.run_comparisons(by_collection, suite.statistics, suite.measures)
-    if "t-test" in suite.statistics.tests:
-        significance.mark_effectiveness(blocks, comparisons, suite.statistics.baseline)
-    written = write_tables(blocks, tables_dir(suite.name), "effectiveness")
-    if comparisons:
-        written += write_tables([significance.comparisons_block(comparisons)], tables_dir(suite.name), "significance")
-    if any(c.test == "tost" for c in comparisons):
-        written += write_tables(significance.equivalence_blocks(comparisons, list(suite.systems), suite.statistics.margin),
-                                tables_dir(suite.name), "equivalence")
-    if suite.cost is not None:
-        costs = {(label, labels[unit]): json.loads(suite_file(suite.name, "cost", label, unit).read_text())
-                 for label in suite.systems for unit in suite.units()}
-        written += write_tables([cost_report.latency_block(costs)], tables_dir(suite.name), "latency")
-        written += write_tables([cost_report.carbon_block(costs, suite.cost.tdp_watts)], tables_dir(suite.name),
-                                "carbon")
-    publish_json({"suite": suite.name, "tables": sorted(p.name for p in written)}, tables_dir(suite.name) / "manifest.json")
+    written = write_suite_tables(suite)
+    publish_json({"suite": suite.name, "tables": sorted(p.name for p in written)}, layout.path("tables", suite.name))
     return written
 
 
 def finish(suite: Suite, out: Path) -> None:
     """The completion manifest Snakemake's ``suites/<name>`` target is."""
-    manifest = json.loads((tables_dir(suite.name) / "manifest.json").read_text())
-    produced = [str(tables_dir(suite.name) / name) for name in manifest["tables"]]
+    tables_dir = layout.tables_dir(suite.name)
+    manifest = json.loads(layout.path("tables", suite.name).read_text())
+    produced = [str(tables_dir / name) for name in manifest["tables"]]
     publish_json({"suite": suite.name, "tables": produced, "results": str(results_dir() / suite.name)}, out)

@@ -1,1 +1,1 @@
-"""System families, one module each; `harness.catalog` names the module of every system."""
+"""System families, one module each; `harness.system.catalog` names the module of every system."""

@@ -1,31 +1,42 @@
-"""Shared fixtures: every test runs with its own results folder and cache; one demo run per session."""
+"""The test environment, set once here: no hub access, one torch/faiss thread (tiny models are
+fastest and reproducible on one thread on a shared 2-core machine; ``HARNESS_TEST_THREADS``
+overrides), each test with its own results folder and cache, one demo run per session."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "all"]
+from tests.helpers import DEMO_THREADS, other_capability, snakemake
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers or sentence-transformers read it: no hub here
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+THREADS = int(os.environ.get("HARNESS_TEST_THREADS", "1"))
 
 
-def snakemake(workdir: Path, *targets: str, env: dict[str, str] | None = None) -> str:
-    """Run Snakemake on the repository's workflow in ``workdir`` (with extra ``env``); its log."""
-    done = subprocess.run([*SNAKEMAKE, "--directory", str(workdir), *targets], capture_output=True, text=True,
-                          timeout=1200, env={**os.environ, **(env or {})})
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done.stdout + done.stderr
+@pytest.fixture(scope="session", autouse=True)
+def threads() -> int:
+    """torch and faiss threads for the whole session (`THREADS`); tests that compare thread counts set their own."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(THREADS)
+    faiss.omp_set_num_threads(THREADS)
+    return THREADS
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One run of the repository's demo suite, shared by every test that reads its outputs."""
+    """The one run of the repository's demo suite that tests read, made on purpose unlike the
+    committed baseline's (native kernels, one thread per job) and unlike CI's own demo run: torch
+    on other CPU kernels (`other_capability`) and `DEMO_THREADS` threads per job. So every test of
+    the regression gate also checks that it holds across CPUs."""
     workdir = tmp_path_factory.mktemp("demo")
-    snakemake(workdir, "suites/demo", env={"HARNESS_CACHE": str(workdir / "cache")})
+    threads = [f"{rule}={DEMO_THREADS}" for rule in ("train", "index", "retrieve", "evaluate", "cost")]
+    snakemake(workdir, "--set-threads", *threads, "--", "suites/demo",
+              env={"HARNESS_CACHE": str(workdir / "cache"), "ATEN_CPU_CAPABILITY": other_capability()})
     return workdir
 
 
@@ -36,11 +47,3 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HARNESS_RESULTS", raising=False)
     monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
     return tmp_path
-
-
-def write_suite(workdir: Path, name: str, text: str) -> Path:
-    """Suite ``name`` written to ``workdir/suites/``, where `load_suite` and Snakemake look."""
-    path = workdir / "suites" / f"{name}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
-    return path

@@ -11,19 +11,16 @@ Every loader's records pass the same checks here, and each error names where the
 - qrels name known queries (unless ``?qrels_without_queries=drop``) and, once `Dataset.docs` has
   read every document, known documents.
 
-The file readers shared by the loaders (`read_lines`, `decode`, `as_text`) live here too: UTF-8
-with an optional BOM, and bytes that are not UTF-8 are a `DataError` naming the line.
+The file readers the loaders share are in `harness.data.formats`.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 
 from harness.code import code_version
 from harness.languages import language
@@ -91,38 +88,6 @@ def check_id(where: str, kind: str, value: str) -> str:
 def blank(text: str) -> bool:
     """Empty or whitespace only."""
     return not text or text.isspace()
-
-
-def decode(data: bytes, path: Path | str, encoding: str = "utf-8-sig", first_line: int = 1) -> str:
-    """``data`` (read from ``path``, starting at ``first_line``) as text; a bad byte names its line.
-
-    The default, ``utf-8-sig``, is UTF-8 that drops a byte order mark at the start.
-    """
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as e:
-        line = first_line + data.count(b"\n", 0, e.start)
-        name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") else encoding
-        raise DataError(f"{path}:{line}: not valid {name} (bytes {data[e.start:e.end]!r})") from None
-
-
-def read_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text without its line end) of a UTF-8 file (gzip-compressed if named ``*.gz``);
-    a BOM at the start is dropped."""
-    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
-        for lineno, raw in enumerate(f, 1):
-            yield lineno, decode(raw, path, "utf-8-sig" if lineno == 1 else "utf-8", lineno).rstrip("\r\n")
-
-
-def as_text(where: str, key: str, value: object) -> str:
-    """A JSON field as text: a string, or a number written out; null, booleans, objects and arrays
-    are a `DataError` naming ``where`` (so a null never becomes the text "None")."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    kind = "null" if value is None else type(value).__name__
-    raise DataError(f"{where}: {key!r} must be a string, got {kind}")
 
 
 @dataclass

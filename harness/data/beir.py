@@ -6,94 +6,27 @@ A folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl`
 
 Files are UTF-8, a BOM at the start allowed. ``_id`` and ``text`` are required; a null ``text``
 (or id) is an error naming the line, while ``title`` is optional and a null title is no title.
-Ids and text may be JSON numbers; the checks every loader shares are in `harness.data.base`.
+Ids and text may be JSON numbers. The files are read by `harness.data.formats.beir`; the checks
+every loader shares are in `harness.data.base`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.data.base import (
-    QRELS_WITHOUT_QUERIES,
-    DataError,
-    Dataset,
-    Doc,
-    Judgement,
-    Located,
-    Query,
-    as_text,
-    read_lines,
-    sha256_file,
-)
+from harness.data.base import QRELS_WITHOUT_QUERIES, DataError, Dataset, Located, sha256_file
+from harness.data.formats.beir import qrels_file, read_corpus, read_qrels, read_queries
 from harness.data.registry import check_options, loader
 from harness.languages import language
-
-QRELS_COLUMNS = ("query-id", "corpus-id", "score")
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """(line number, object) for each non-empty line; a bad line is a `DataError` naming it."""
-    for lineno, line in read_lines(path):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: invalid JSON ({e.msg})") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-        yield lineno, obj
-
-
-def _field(path: Path, lineno: int, obj: dict, key: str) -> str:
-    if key not in obj:
-        raise DataError(f"{path}:{lineno}: missing field {key!r} (have {sorted(obj)})")
-    return as_text(f"{path}:{lineno}", key, obj[key])
-
-
-def _title(path: Path, lineno: int, obj: dict) -> str:
-    """A document's title: optional, and a null title is no title."""
-    return "" if obj.get("title") is None else _field(path, lineno, obj, "title")
-
-
-def _score(path: Path, lineno: int, raw: object) -> int:
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        raise DataError(f"{path}:{lineno}: relevance must be an integer, got {raw!r}") from None
-    if value != int(value):
-        raise DataError(f"{path}:{lineno}: relevance must be an integer, got {raw!r}")
-    return int(value)
-
-
-def read_qrels_tsv(path: Path) -> Iterator[Located]:
-    """The judgements of a ``query-id corpus-id score`` file (header optional), each at its line."""
-    for lineno, line in read_lines(path):
-        parts = line.split("\t")
-        if lineno == 1 and parts[0] == QRELS_COLUMNS[0]:
-            continue
-        if not line.strip():
-            continue
-        if len(parts) != 3:
-            raise DataError(
-                f"{path}:{lineno}: expected 3 tab-separated columns {QRELS_COLUMNS}, got {len(parts)}: {line.strip()!r}"
-            )
-        yield Located(Judgement(parts[0], parts[1], _score(path, lineno, parts[2])), f"{path}:{lineno}")
-
-
-def read_qrels_jsonl(path: Path) -> Iterator[Located]:
-    """The judgements of a JSONL qrels file, each at its line."""
-    for lineno, obj in read_jsonl(path):
-        qid, did = (_field(path, lineno, obj, k) for k in QRELS_COLUMNS[:2])
-        yield Located(Judgement(qid, did, _score(path, lineno, obj.get("score"))), f"{path}:{lineno}")
 
 
 @dataclass
 class BeirFolder(Dataset):
+    """One BEIR folder, in one language, with the qrels of one split."""
+
     folder: Path = Path(".")
     lang: str = "en"
     split: str = "test"
@@ -106,26 +39,19 @@ class BeirFolder(Dataset):
 
     @property
     def qrels_path(self) -> Path:
-        for suffix in ("tsv", "jsonl"):
-            path = self.folder / "qrels" / f"{self.split}.{suffix}"
-            if path.is_file():
-                return path
-        raise DataError(f"{self.dataset_id}: missing {self.folder}/qrels/{self.split}.tsv (or .jsonl)")
+        path = qrels_file(self.folder, self.split)
+        if path is None:
+            raise DataError(f"{self.dataset_id}: missing {self.folder}/qrels/{self.split}.tsv (or .jsonl)")
+        return path
 
     def _read_docs(self) -> Iterator[Located]:
-        path = self._file("corpus.jsonl")
-        for n, obj in read_jsonl(path):
-            doc = Doc(_field(path, n, obj, "_id"), _field(path, n, obj, "text"), self.lang, _title(path, n, obj))
-            yield Located(doc, f"{path}:{n}")
+        yield from read_corpus(self._file("corpus.jsonl"), self.lang)
 
     def _read_queries(self) -> Iterator[Located]:
-        path = self._file("queries.jsonl")
-        for n, obj in read_jsonl(path):
-            yield Located(Query(_field(path, n, obj, "_id"), _field(path, n, obj, "text"), self.lang), f"{path}:{n}")
+        yield from read_queries(self._file("queries.jsonl"), self.lang)
 
     def _read_qrels(self) -> Iterator[Located]:
-        path = self.qrels_path
-        return read_qrels_tsv(path) if path.suffix == ".tsv" else read_qrels_jsonl(path)
+        return read_qrels(self.qrels_path)
 
     def _content_identity(self):
         for path in (self._file("corpus.jsonl"), self._file("queries.jsonl"), self.qrels_path):
@@ -161,7 +87,7 @@ def check_beir(dataset_id: str, path: str, options: dict[str, str]) -> None:
     if not folder.is_dir():
         raise DataError(f"{dataset_id}: {folder} is not a directory")
     missing = [name for name in ("corpus.jsonl", "queries.jsonl") if not (folder / name).is_file()]
-    if not any((folder / "qrels" / f"{split}.{suffix}").is_file() for suffix in ("tsv", "jsonl")):
+    if qrels_file(folder, split) is None:
         missing.append(f"qrels/{split}.tsv (or .jsonl)")
     if missing:
         raise DataError(f"{dataset_id}: {folder} has no {', '.join(missing)} (a BEIR folder needs corpus.jsonl, "

@@ -44,13 +44,10 @@ every other missing one in one error. The package ships some collections as ``.t
 extract them first; plain and gzip-compressed (``*.gz``) SGML files are read as they are, and
 DTDs, archives and READMEs that a glob matches are skipped (`SKIPPED_FILES`).
 
-Documents are SGML, ``<DOC><DOCNO>id</DOCNO> ... </DOC>``, read by a streaming scanner one
-document at a time (files run to hundreds of megabytes). Nested markup inside a field (``<P>``) is
-dropped, SGML/HTML entities are decoded, whitespace is collapsed. Topics are ``<top>`` blocks with
-``<num>`` and language-prefixed fields (``<EN-title>``, ``<FR-desc>``; any prefix of one to three
-letters is accepted, as the 2000 files are said to use ``<E-title>``), closing tags optional. Qrels are TREC ``topic iteration docno relevance`` lines. Topic numbers
-are normalised the same way in topics and qrels (`normalize_topic_id`): ``C041``, ``41`` and
-``10.2452/41-AH`` are all ``41``.
+Documents are SGML (``<DOC><DOCNO>id</DOCNO> ... </DOC>``), streamed by `harness.data.formats.sgml`;
+topics are ``<top>`` blocks with language-prefixed fields (``<EN-title>``) and qrels are TREC
+``topic iteration docno relevance`` lines, both read by `harness.data.formats.trec`, which normalises
+topic numbers alike in both (``C041``, ``41`` and ``10.2452/41-AH`` are all ``41``).
 
 There was no English monolingual task in 2000-2003: English documents were the target of the
 bilingual tasks, and the English qrels here are those (``biling_qrels``, ``qrels_bilingual``,
@@ -69,17 +66,16 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import glob
-import gzip
-import html
 import json
 import os
 import re
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, sha256_file
+from harness.data.base import DataError, Dataset, Doc, Located, Query, sha256_file
+from harness.data.formats.sgml import METADATA_FIELDS, TITLE_FIELDS, read_sgml_docs
+from harness.data.formats.trec import TOPIC_FIELDS, read_qrels, read_topics
 from harness.data.registry import check_qrels_option, loader
 from harness.languages import UnsupportedLanguage, language
 
@@ -186,210 +182,13 @@ LAYOUT: dict[int, Campaign] = {
 SKIPPED_FILES = ("*.dtd", "*.tgz", "*.tar", "*.tar.gz", "*.zip", "README*", "readme*", ".*")
 """Names a collection glob may match that are not SGML documents (DTDs, archives, notes)."""
 
-METADATA_FIELDS = frozenset({
-    "DOCNO", "DOCID", "DATE", "DAT", "NO", "ED", "EDITION", "PG", "PAGE", "LENGTH", "RECORDNO",
-    "SECTION", "TYPE", "ID", "NUM", "FILE", "DATELINE",
-})
-"""SGML fields that are not text: left out of a document's text unless ``text_fields`` names them."""
-
-TITLE_FIELDS = frozenset({"TITLE", "HEADLINE", "HEADER", "HL", "TI"})
-"""Fields that become `Doc.title` (the rest of the chosen fields become `Doc.text`)."""
-
-TOPIC_FIELDS = ("title", "desc", "narr")
-
 OPTIONS = frozenset({
     "root", "query_lang", "doc_langs", "fields", "docs", "topics", "qrels", "encoding", "topics_encoding",
     "text_fields", "id_field", "qrels_without_queries",
 })
 
-_TOPIC_NUMBER = re.compile(r"\d+")
-
-
-def normalize_topic_id(raw: str) -> str | None:
-    """The bare topic number, as the qrels write it: ``C141``, ``141``, ``10.2452/141-AH`` → ``141``.
-
-    The part after the last ``/`` (a DOI prefix) is dropped, then the first run of digits is the
-    number, without leading zeros (``C041`` → ``41``). ``None`` where there is no number.
-    """
-    match = _TOPIC_NUMBER.search(raw.strip().rsplit("/", 1)[-1])
-    return str(int(match.group())) if match else None
-
-
-# --------------------------------------------------------------------------------------------------
-# Readers
-# --------------------------------------------------------------------------------------------------
-
-_DOC_OPEN = re.compile(r"<DOC(?:\s[^>]*)?>", re.IGNORECASE)
-_DOC_CLOSE = re.compile(r"</DOC\s*>", re.IGNORECASE)
-_FIELD_OPEN = re.compile(r"<([A-Za-z][\w.\-]*)(?:\s[^>]*)?>")
-_CLOSE_TAGS: dict[str, re.Pattern[str]] = {}
-_MARKUP = re.compile(r"<!--.*?-->|<[^>]*>", re.DOTALL)
-
-
-def _clean(markup: str) -> str:
-    """Text of an SGML fragment: inner tags dropped, entities decoded, whitespace collapsed."""
-    return " ".join(html.unescape(_MARKUP.sub(" ", markup)).split())
-
-
-def _close_tag(name: str) -> re.Pattern[str]:
-    if name not in _CLOSE_TAGS:
-        _CLOSE_TAGS[name] = re.compile(rf"</{re.escape(name)}\s*>", re.IGNORECASE)
-    return _CLOSE_TAGS[name]
-
-
-def _fields(body: str) -> list[tuple[str, str]]:
-    """(upper-case name, raw content) of each top-level element; unclosed tags are skipped."""
-    fields, pos = [], 0
-    while match := _FIELD_OPEN.search(body, pos):
-        close = _close_tag(match.group(1)).search(body, match.end())
-        if close is None:
-            pos = match.end()
-            continue
-        fields.append((match.group(1).upper(), body[match.end():close.start()]))
-        pos = close.end()
-    return fields
-
-
-_CHUNK = 1 << 22
-
-
-def _chunks(path: Path, encoding: str) -> Iterator[str]:
-    """A plain or gzip file's text in pieces of whole lines; bytes not in ``encoding`` name their offset.
-
-    Each piece is decoded on its own, which is exact for the ASCII-compatible encodings the loader
-    accepts (a newline byte is never part of a multi-byte character in them).
-    """
-    compressed = path.name.endswith(".gz")
-    offset, line, rest = 0, 1, b""
-    try:
-        with gzip.open(path, "rb") if compressed else open(path, "rb") as f:
-            while True:
-                block = f.read(_CHUNK)
-                data = rest + block
-                cut = data.rfind(b"\n") + 1 if block else len(data)
-                if not cut:
-                    if not data:
-                        return
-                    rest = data  # no line end yet: read on
-                    continue
-                data, rest = data[:cut], data[cut:]
-                try:
-                    text = data.decode(encoding)
-                except UnicodeDecodeError as e:
-                    where = "uncompressed byte offset" if compressed else "byte offset"
-                    bad_line = line + data.count(b"\n", 0, e.start)
-                    raise DataError(
-                        f"{path}:{bad_line}: not valid {encoding} at {where} "
-                        f"{offset + e.start} (bytes {data[e.start:e.end]!r}); if the file is in another encoding, "
-                        f"say so with encoding=<codec> (topics_encoding= for topic files)"
-                    ) from None
-                offset, line = offset + len(data), line + data.count(b"\n")
-                yield text
-                if not block:
-                    return
-    except (gzip.BadGzipFile, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: not a readable gzip file ({e})") from None
-
-
-def read_sgml_docs(path: Path, encoding: str, id_field: str = "DOCNO",
-                   text_fields: frozenset[str] | None = None) -> Iterator[tuple[int, str, str, str]]:
-    """(line of ``<DOC>``, doc id, title, text) for each document of one SGML file, streamed.
-
-    The file is read in large pieces; text outside ``<DOC>`` elements is skipped.
-    """
-    buf, pos, line = "", 0, 1  # line: the line number at buf[pos]
-    resume = 0  # where in buf the search for the current document's end goes on
-    for chunk in _chunks(path, encoding):
-        buf, pos = buf[pos:] + chunk, 0
-        while opening := _DOC_OPEN.search(buf, pos):
-            line += buf.count("\n", pos, opening.start())
-            pos = opening.start()
-            ahead = max(opening.end(), resume)
-            nested = _DOC_OPEN.search(buf, ahead)
-            closing = _DOC_CLOSE.search(buf, ahead, nested.start() if nested else len(buf))
-            if closing is None:
-                if nested:
-                    inner = line + buf.count("\n", pos, nested.start())
-                    raise DataError(f"{path}:{inner}: <DOC> inside the <DOC> opened at line {line} (missing </DOC>?)")
-                resume = max(len(buf) - pos - 16, 0)  # the document goes on in the next piece
-                break
-            resume = 0
-            yield (line, *_document(path, line, buf[opening.end():closing.start()], id_field, text_fields))
-            line += buf.count("\n", pos, closing.end())
-            pos = closing.end()
-        else:
-            line += buf.count("\n", pos)
-            pos = len(buf)
-    if pos < len(buf):
-        raise DataError(f"{path}:{line}: <DOC> is never closed")
-
-
-def _document(path: Path, line: int, body: str, id_field: str,
-              text_fields: frozenset[str] | None) -> tuple[str, str, str]:
-    fields = _fields(body)
-    doc_id = next((" ".join(value.split()) for name, value in fields if name == id_field), "")
-    if not doc_id:
-        raise DataError(f"{path}:{line}: <DOC> without a <{id_field}> (have {sorted({n for n, _ in fields})})")
-    chosen = [(name, _clean(value)) for name, value in fields
-              if (name in text_fields if text_fields is not None else name not in METADATA_FIELDS)]
-    title = " ".join(text for name, text in chosen if name in TITLE_FIELDS and text)
-    text = "\n".join(text for name, text in chosen if name not in TITLE_FIELDS and text)
-    return doc_id, title, text
-
-
-_TOP = re.compile(r"<top>(.*?)</top>", re.IGNORECASE | re.DOTALL)
-_NUM = re.compile(r"<num>([^<]*)", re.IGNORECASE)
-_TOPIC_TAG = re.compile(r"<\s*(/)?\s*(?:[A-Za-z]{1,3}-)?(title|desc|narr)\s*>$", re.IGNORECASE)
-
-
-def read_topics(path: Path, encoding: str, fields: tuple[str, ...]) -> list[tuple[int, str, str]]:
-    """(line of ``<top>``, normalised topic id, query text) per topic; the text joins ``fields`` with spaces."""
-    text = "".join(_chunks(path, encoding))
-    topics = []
-    for block in _TOP.finditer(text):
-        line = text.count("\n", 0, block.start()) + 1
-        num = _NUM.search(block.group(1))
-        qid = normalize_topic_id(num.group(1)) if num else None
-        if qid is None:
-            raise DataError(f"{path}:{line}: topic without a <num> topic number")
-        parts: dict[str, list[str]] = {}
-        current = None
-        for piece in re.split(r"(<[^>]*>)", block.group(1)):
-            if piece.startswith("<"):
-                tag = _TOPIC_TAG.match(piece)
-                current = tag.group(2).lower() if tag and not tag.group(1) else None
-            elif current is not None:
-                parts.setdefault(current, []).append(piece)
-        values = []
-        for field in fields:
-            value = _clean("".join(parts.get(field, [])))
-            if not value:
-                raise DataError(f"{path}:{line}: topic {qid} has no <{field}> text (fields={','.join(fields)})")
-            values.append(value)
-        topics.append((line, qid, " ".join(values)))
-    if not topics:
-        raise DataError(f"{path}: no <top> topics found")
-    return topics
-
-
-def read_qrels(path: Path) -> Iterator[Located]:
-    """The judgements of a TREC qrels file, each at its line (`Dataset` checks repeats and ids)."""
-    for lineno, line in enumerate("".join(_chunks(path, "latin-1")).split("\n"), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 4:
-            raise DataError(
-                f"{path}:{lineno}: expected 4 columns 'topic iteration docno relevance', got {len(parts)}: {line.strip()!r}"
-            )
-        qid = normalize_topic_id(parts[0])
-        if qid is None:
-            raise DataError(f"{path}:{lineno}: no topic number in {parts[0]!r}")
-        try:
-            rel = int(parts[3])
-        except ValueError:
-            raise DataError(f"{path}:{lineno}: relevance must be an integer, got {parts[3]!r}") from None
-        yield Located(Judgement(qid, parts[2], rel), f"{path}:{lineno}")
+ENCODING_HINT = "if the file is in another encoding, say so with encoding=<codec> (topics_encoding= for topic files)"
+"""What the readers add to a byte that is not in the file's declared encoding."""
 
 
 # --------------------------------------------------------------------------------------------------
@@ -408,6 +207,8 @@ class Part:
 
 @dataclass
 class ClefDataset(Dataset):
+    """A CLEF collection: its parts' SGML documents, topics and qrels, as `load_clef` resolved them."""
+
     root: Path = Path(".")
     parts: tuple[Part, ...] = ()
     query_lang: str = "en"
@@ -422,10 +223,9 @@ class ClefDataset(Dataset):
         for part in self.parts:
             found = 0
             for path in part.files:
-                for line, doc_id, title, text in read_sgml_docs(path, part.collection.encoding, self.id_field,
-                                                                self.text_fields):
+                for doc in read_sgml_docs(path, part.collection.encoding, self.id_field, self.text_fields, ENCODING_HINT):
                     found += 1
-                    yield Located(Doc(doc_id, text, part.lang, title), f"{path}:{line}")
+                    yield Located(Doc(doc.doc_id, doc.text, part.lang, doc.title), f"{path}:{doc.line}")
             if not found:
                 raise DataError(
                     f"{self.dataset_id}: {part.collection.name}: {len(part.files)} files match "
@@ -433,9 +233,9 @@ class ClefDataset(Dataset):
                 )
 
     def _read_queries(self) -> list[Located]:
-        return [Located(Query(qid, text, self.query_lang), f"{path}:{line}")
+        return [Located(Query(topic.topic_id, topic.text, self.query_lang), f"{path}:{topic.line}")
                 for path in self.topic_files
-                for line, qid, text in read_topics(path, self.topics_encoding, self.fields)]
+                for topic in read_topics(path, self.topics_encoding, self.fields, ENCODING_HINT)]
 
     def _read_qrels(self) -> Iterator[Located]:
         for path in self.qrels_files:

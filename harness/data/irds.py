@@ -28,7 +28,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import NamedTuple
 
-from harness.data.base import QRELS_WITHOUT_QUERIES, DataError, Dataset, Doc, Judgement, Located, Query, read_lines
+from harness.data.base import QRELS_WITHOUT_QUERIES, DataError, Dataset, Doc, Judgement, Located, Query
+from harness.data.formats.text import read_lines
 from harness.data.registry import check_options, loader
 from harness.languages import language
 

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, as_text, decode, sha256_file
+from harness.data.base import DataError, Dataset, Doc, Judgement, Located, Query, sha256_file
+from harness.data.formats.jsonl import as_text
+from harness.data.formats.text import decode
 from harness.data.registry import loader
 from harness.files import atomic_write
 from harness.languages import language

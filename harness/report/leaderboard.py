@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from harness import jobs
+from harness import jobs, layout, registry
 from harness.evaluate import read_per_query
 from harness.files import atomic_write
-from harness.layout import suite_file
 from harness.measure import JOULES_PER_KWH
 from harness.report.tables import AVERAGE, column_labels, effectiveness
 from harness.spec import Suite, SuiteError, load_suite
@@ -66,7 +65,8 @@ def statistical_ranks(pooled: dict[str, dict[str, float]], alpha: float = 0.05) 
 def load_board(suite: Suite) -> SuiteBoard:
     """The leaderboard entry of a suite whose evaluation files exist."""
     labels = column_labels(suite.units())
-    cells = {(s, u): read_per_query(suite_file(suite.name, "eval", s, u)) for s in suite.systems for u in suite.units()}
+    cells = {(s, u): read_per_query(layout.per_query_file(suite.name, s, u))
+             for s in suite.systems for u in suite.units()}
     pooled = {s: {f"{labels[u]}/{pq.query_id}": pq.value for (t, u), values in cells.items() if t == s
                   for pq in values if pq.measure == suite.measures[0]} for s in suite.systems}
     board = SuiteBoard(suite, effectiveness(cells, suite.measures), statistical_ranks(pooled))
@@ -74,7 +74,7 @@ def load_board(suite: Suite) -> SuiteBoard:
         board.stale = f"STALE: {jobs.describe_stale(suite, stale)}"
     if suite.cost is not None:
         for system in suite.systems:
-            costs = [json.loads(suite_file(suite.name, "cost", system, u).read_text()) for u in suite.units()]
+            costs = [json.loads(layout.path("cost", suite.name, system, u).read_text()) for u in suite.units()]
             board.latency_ms[system] = sum(c["latency"]["total"]["p50_ms"] for c in costs) / len(costs)
             board.joules_per_query[system] = (sum(c["energy"]["retrieve"]["kwh"] for c in costs) * JOULES_PER_KWH
                                               / sum(c["queries"] for c in costs))
@@ -90,7 +90,7 @@ def collect(results: Path) -> list[SuiteBoard]:
     for name in finished_suites(results):
         try:
             boards.append(load_board(load_suite(name, check=False)))
-        except (SuiteError, FileNotFoundError) as e:
+        except (SuiteError, FileNotFoundError, registry.RegistryError) as e:
             raise SuiteError(f"cannot put suite {name!r} on the leaderboard: {e}") from None
     return boards
 
@@ -106,8 +106,8 @@ def _ranked(board: SuiteBoard, measure: str) -> pd.DataFrame:
 
 def render_markdown(boards: list[SuiteBoard]) -> str:
     parts = ["# Leaderboard", "",
-             "Rank = 1 + the number of systems significantly better on the suite's first measure "
-             "(paired t-test over all queries, Bonferroni); equal ranks are statistically indistinguishable.", ""]
+             ("Rank = 1 + the number of systems significantly better on the suite's first measure "
+              "(paired t-test over all queries, Bonferroni); equal ranks are statistically indistinguishable."), ""]
     for board in boards:
         parts += [f"## {board.suite.name}", "", *([f"**{board.stale}**", ""] if board.stale else []),
                   board.suite.description.strip(), ""]

@@ -26,10 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness import jobs, registry
+from harness import jobs, layout
 from harness.evaluate import PerQuery, means, read_per_query
 from harness.files import atomic_write
-from harness.layout import suite_file, train_file
 from harness.report import ReportError
 from harness.report.tables import column_labels
 from harness.spec import Suite
@@ -72,10 +71,9 @@ def current_values(suite: Suite) -> dict[tuple[str, str, str], dict[str, float]]
     found: dict[tuple[str, str, str], dict[str, float]] = {}
     for system in suite.systems:
         for unit in suite.units():
-            path = suite_file(suite.name, "eval", system, unit)
-            if not path.is_file():
+            if not layout.path("evaluate", suite.name, system, unit).is_file():
                 continue
-            for pq in read_per_query(path):
+            for pq in read_per_query(layout.per_query_file(suite.name, system, unit)):
                 found.setdefault((system, labels[unit], pq.measure), {})[pq.query_id] = pq.value
     return found
 
@@ -83,9 +81,9 @@ def current_values(suite: Suite) -> dict[tuple[str, str, str], dict[str, float]]
 def environment(suite: Suite) -> dict[str, Any]:
     """What produced the suite's published results, from the records its pointer files name:
     commits, torch's CPU capabilities and thread counts, package versions and hardware."""
-    pointers = [train_file(suite.name, label) for label, spec in suite.systems.items() if spec.train]
-    pointers += [suite_file(suite.name, "index", label, unit) for label in suite.systems for unit in suite.units()]
-    records = [registry.find(json.loads(p.read_text())["record"]) for p in pointers if p.is_file()]
+    pointers = [layout.path("train", suite.name, label) for label, spec in suite.systems.items() if spec.train]
+    pointers += [layout.path("index", suite.name, label, unit) for label in suite.systems for unit in suite.units()]
+    records = [layout.pointed(p) for p in pointers if p.is_file()]
     runtimes = [r.data.get("runtime") or {} for r in records]
     packages = {name: sorted({r.data["packages"][name] for r in records if name in r.data.get("packages", {})})
                 for name in ENVIRONMENT_PACKAGES}

@@ -55,7 +55,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -72,10 +72,9 @@ from pydantic import (
     model_validator,
 )
 
-from harness import jobs
+from harness import jobs, layout
 from harness.data.base import DataError
 from harness.evaluate import means, parse_measures, read_per_query
-from harness.layout import suite_file
 from harness.paths import repo_root
 from harness.spec import LABEL, SuiteError, Unit, load_suite
 
@@ -83,8 +82,8 @@ OK, OUTSIDE, NOT_RUN, STALE, NO_SYSTEM, PUBLISHED_ONLY, NOT_PUBLISHED = (
     "ok", "outside", "not run", "stale", "no system", "published only", "not published")
 MARKS = {OK: "✓", OUTSIDE: "✗", NOT_RUN: "·", STALE: "!", NO_SYSTEM: "–", PUBLISHED_ONLY: "=", NOT_PUBLISHED: "?"}
 
-Number = Union[StrictInt, StrictFloat]
-Value = Union[StrictInt, StrictFloat, StrictStr, None]
+Number = StrictInt | StrictFloat
+Value = StrictInt | StrictFloat | StrictStr | None
 
 
 class PublishedTableError(SuiteError):
@@ -215,8 +214,8 @@ class PublishedTable(Strict):
                                  f"{sorted(set(row.cell_precision) - keys)}")
             for key, value in row.values.items():
                 if isinstance(value, str) and isinstance(self.columns[key], MeasureColumn):
-                    raise ValueError(f"row {row.system!r}, column {key!r}: a measure column takes a "
-                                     f"number or null, not {value!r}")
+                    raise ValueError(  # noqa: TRY004 (pydantic reports ValueErrors only)
+                        f"row {row.system!r}, column {key!r}: a measure column takes a number or null, not {value!r}")
         return self
 
     def precision(self, row: Row, column: str) -> int:
@@ -313,11 +312,13 @@ def _measure(table: PublishedTable, column: MeasureColumn, system: str,
     measure = str(parse_measures([column.measure])[0])
     values, stale = [], []
     for dataset, lang in column.units():
-        path = suite_file(suite, "eval", system, Unit(dataset, lang, ""))
+        unit = Unit(dataset, lang, "")
+        path = layout.path("evaluate", suite, system, unit)
         if path not in cache:
             if not path.is_file():
                 return None, f"no {path}", False
-            cache[path] = means(read_per_query(path)), _stale(suite, system, dataset, lang)
+            cache[path] = (means(read_per_query(layout.per_query_file(suite, system, unit))),
+                           _stale(suite, system, dataset, lang))
         found, is_stale = cache[path]
         if measure not in found:
             return None, f"{path} has no {measure}", False
@@ -336,8 +337,8 @@ def diff(table: PublishedTable) -> list[Cell]:
         for key, column in table.columns.items():
             published = row.values[key]
             precision = table.precision(row, key)
-            base = dict(row=row.system, column=key, published=published, precision=precision,
-                        harness_system=row.harness_system)
+            base = {"row": row.system, "column": key, "published": published, "precision": precision,
+                    "harness_system": row.harness_system}
             if isinstance(column, QuantityColumn):
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=None, status=PUBLISHED_ONLY))
                 continue

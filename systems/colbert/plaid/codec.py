@@ -1,0 +1,174 @@
+"""ColBERTv2's residual codec: centroids by k-means and residuals quantised to ``nbits`` per dimension.
+
+k-means (faiss, on GPU when faiss has one) over a fixed-seed sample of token vectors drawn across
+all shards gives |C| centroids, L2-normalised. A vector is stored as the id of its nearest centroid
+(inner product) plus its residual ``v - c`` quantised to ``nbits`` (1, 2 or 4) per dimension. The
+2^nbits buckets are cut at the 1/2^nbits, …, (2^nbits - 1)/2^nbits quantiles of the residuals of a
+held-out part of the sample (all dimensions pooled), and a bucket decodes to the quantile at its
+middle, as colbert-ai's ResidualCodec does. A decompressed vector is ``normalise(c +
+weights[buckets])``. Each vector costs ``nbits·dim`` bits of residual and ``⌈log2 |C|⌉`` bits of
+centroid id, both bit-packed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+import torch
+
+from systems.colbert.plaid.shards import SCORE_BUDGET, OpenShard
+
+NBITS = (1, 2, 4)
+"""Residual bits per dimension that the codec supports."""
+MIN_POINTS_PER_CENTROID = 4
+"""The default centroid count is capped so that k-means has at least this many points per centroid."""
+HELDOUT_FRACTION, HELDOUT_MAX = 0.05, 50_000
+"""Part of the sample kept out of k-means to estimate bucket cutoffs and weights (as colbert-ai)."""
+CODE_BLOCK = 1 << 20
+"""Centroid ids bit-packed or unpacked at a time (a multiple of 8, so blocks are byte-aligned)."""
+
+
+def default_centroids(n_tokens: int, n_train: int) -> int:
+    """colbert-ai's rule, 2^⌊log2(16·√n_tokens)⌋, capped at the largest power of two with
+    `MIN_POINTS_PER_CENTROID` training points per centroid; at least 1."""
+    rule = 2 ** math.floor(math.log2(16 * math.sqrt(n_tokens)))
+    cap = 2 ** math.floor(math.log2(max(1, n_train // MIN_POINTS_PER_CENTROID)))
+    return max(1, min(rule, cap))
+
+
+def code_bits(n_centroids: int) -> int:
+    """Bits per centroid id: ⌈log2 |C|⌉."""
+    return math.ceil(math.log2(n_centroids)) if n_centroids > 1 else 0
+
+
+def _sample(shards: list[OpenShard], size: int, seed: int) -> np.ndarray:
+    """``size`` token vectors (all when there are fewer) drawn uniformly across shards, float32."""
+    total = shards[-1].first_token + shards[-1].tokens
+    if size >= total:
+        rows = np.arange(total)
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(total, size, replace=False))
+    parts = []
+    for shard in shards:
+        a, b = np.searchsorted(rows, [shard.first_token, shard.first_token + shard.tokens])
+        parts.append(np.asarray(shard.vectors()[rows[a:b] - shard.first_token], dtype=np.float32))
+    return np.concatenate(parts)
+
+
+@dataclass
+class Codec:
+    """Centroids and the residual quantiser."""
+
+    centroids: np.ndarray
+    cutoffs: np.ndarray
+    weights: np.ndarray
+    nbits: int
+
+    @property
+    def dim(self) -> int:
+        return self.centroids.shape[1]
+
+    @property
+    def code_bits(self) -> int:
+        return code_bits(len(self.centroids))
+
+    def digest(self) -> str:
+        h = hashlib.sha256(self.centroids.tobytes())
+        h.update(self.cutoffs.astype(np.float32).tobytes() + self.weights.astype(np.float32).tobytes())
+        h.update(str(self.nbits).encode())
+        return h.hexdigest()
+
+
+def train_codec(shards: list[OpenShard], nbits: int, n_centroids: int | None, sample: int, kmeans_iters: int,
+                seed: int, device: torch.device) -> Codec:
+    """k-means centroids on a sample and bucket cutoffs/weights from its held-out residuals."""
+    vectors = _sample(shards, sample, seed)
+    order = np.random.default_rng(seed + 1).permutation(len(vectors))
+    n_heldout = min(HELDOUT_MAX, int(len(vectors) * HELDOUT_FRACTION))
+    if n_heldout:
+        heldout, train = vectors[order[:n_heldout]], vectors[np.sort(order[n_heldout:])]
+    else:  # too few vectors to hold any out
+        heldout = train = vectors
+    n_tokens = shards[-1].first_token + shards[-1].tokens
+    k = default_centroids(n_tokens, len(train)) if n_centroids is None else n_centroids
+    if not 1 <= k <= len(train):
+        raise ValueError(f"n_centroids={k} needs between 1 and {len(train)} (the k-means sample) centroids")
+    kmeans = faiss.Kmeans(train.shape[1], k, niter=kmeans_iters, seed=seed, verbose=False,
+                          gpu=device.type == "cuda" and faiss.get_num_gpus() > 0)
+    kmeans.train(np.ascontiguousarray(train))
+    centroids = kmeans.centroids.astype(np.float32)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    c = torch.from_numpy(centroids).to(device)
+    residuals, step = [], max(1, SCORE_BUDGET // k)
+    for start in range(0, len(heldout), step):
+        v = torch.from_numpy(heldout[start : start + step]).to(device)
+        residuals.append((v - c[(v @ c.T).argmax(1)]).cpu().numpy())
+    residuals = np.concatenate(residuals).ravel()
+    levels = 2**nbits
+    cutoffs = np.quantile(residuals, np.arange(1, levels) / levels).astype(np.float32)
+    weights = np.quantile(residuals, (np.arange(levels) + 0.5) / levels).astype(np.float32)
+    return Codec(centroids, cutoffs, weights, nbits)
+
+
+def codec_record(codec: Codec, settings: dict[str, Any]) -> dict[str, Any]:
+    return {"nbits": codec.nbits, "dim": codec.dim, "centroids": len(codec.centroids), "code_bits": codec.code_bits,
+            "cutoffs": [float(x) for x in codec.cutoffs], "weights": [float(x) for x in codec.weights],
+            "settings": settings, "digest": codec.digest()}
+
+
+def load_codec(folder: Path) -> tuple[Codec, dict[str, Any]]:
+    record = json.loads((folder / "codec.json").read_text(encoding="utf-8"))
+    codec = Codec(np.load(folder / "centroids.npy"), np.asarray(record["cutoffs"], np.float32),
+                  np.asarray(record["weights"], np.float32), record["nbits"])
+    return codec, record
+
+
+def _shift_table(nbits: int) -> torch.Tensor:
+    """Bit shifts of the values packed in one byte, first value in the high bits."""
+    per_byte = 8 // nbits
+    return torch.arange(per_byte - 1, -1, -1, dtype=torch.int64) * nbits
+
+
+def pack_residuals(buckets: torch.Tensor, nbits: int) -> torch.Tensor:
+    """Bucket ids ``[n, dim]`` (< 2^nbits) packed into ``[n, dim·nbits/8]`` bytes."""
+    n, dim = buckets.shape
+    shifts = _shift_table(nbits).to(buckets.device)
+    return (buckets.long().view(n, dim * nbits // 8, 8 // nbits) << shifts).sum(-1).to(torch.uint8)
+
+
+def byte_table(weights: torch.Tensor, nbits: int) -> torch.Tensor:
+    """``[256, 8/nbits]``: the decoded residual values of every possible packed byte."""
+    shifts = _shift_table(nbits).to(weights.device)
+    byte = torch.arange(256, device=weights.device)[:, None]
+    return weights[(byte >> shifts) & (2**nbits - 1)]
+
+
+def pack_codes(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Centroid ids packed into ``bits`` bits each, big-endian, in ⌈len·bits/8⌉ bytes."""
+    if bits == 0:
+        return np.zeros(0, np.uint8)
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.uint32)
+    parts = [np.packbits(((codes[s : s + CODE_BLOCK, None].astype(np.uint32) >> shifts) & 1).astype(np.uint8).ravel())
+             for s in range(0, len(codes), CODE_BLOCK)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.uint8)
+
+
+def unpack_codes(packed: np.ndarray, bits: int, n: int) -> np.ndarray:
+    """Inverse of `pack_codes`: ``n`` centroid ids as int32."""
+    out = np.zeros(n, np.int32)
+    if bits == 0:
+        return out
+    place = (1 << np.arange(bits - 1, -1, -1)).astype(np.int32)
+    for start in range(0, n, CODE_BLOCK):
+        end = min(n, start + CODE_BLOCK)
+        raw = np.unpackbits(packed[start * bits // 8 : -(-end * bits // 8)], count=(end - start) * bits)
+        out[start:end] = raw.reshape(-1, bits).astype(np.int32) @ place
+    return out
+

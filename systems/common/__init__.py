@@ -1,0 +1,1 @@
+"""What several families share: checkpoint weights on disk, length batching, tiny checkpoints, XMOD adapters."""

@@ -1,0 +1,173 @@
+"""The Snakemake path: `snakemake --cores all suites/<name>` runs a suite; a rerun does nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness import layout, registry
+from harness.cli import main
+from harness.data import load_dataset
+from harness.evaluate import evaluate, means
+from harness.runs import read_trec
+from harness.spec import load_suite
+from harness.system import system_class
+from tests.helpers import REPO, snakemake, write_suite
+
+TINY = """\
+name: tiny
+depth: 50
+measures: [nDCG@10, RR@10]
+datasets:
+  - name: syn
+    id: "synthetic:{lang}?docs=300&queries=10&train=10"
+    languages: [en, ru, hi]
+systems:
+  bm25:
+    system: bm25
+  bm25-k1.2:
+    system: bm25
+    params: {k1: 1.2, b: 0.75}
+"""
+
+
+@pytest.fixture
+def tiny(workdir: Path) -> Path:
+    write_suite(workdir, "tiny", TINY)
+    return workdir
+
+
+def test_tiny_suite_runs_resumes_and_reruns_nothing(tiny: Path, capsys: pytest.CaptureFixture) -> None:
+    # Part of the suite first, as if an earlier invocation had been interrupted after one run.
+    en = load_suite("tiny").unit("syn", "en")
+    snakemake(tiny, str(layout.path("retrieve", "tiny", "bm25", en)))
+    index_records = {p.name for p in (tiny / "results/registry/index").iterdir() if not p.name.startswith(".")}
+    assert len(index_records) == 1
+
+    log = snakemake(tiny, "suites/tiny")
+    assert "Finished" in log
+    # the resumed invocation did not redo the finished en index/run jobs
+    assert "rule index:\n    output: results/tiny/index/bm25/syn/en.json" not in log
+    manifest = json.loads((tiny / "suites" / "tiny").read_text())
+    assert manifest["suite"] == "tiny"
+    for ext in ("md", "csv", "tex"):
+        assert (tiny / "results/tiny/tables" / f"effectiveness.{ext}").stat().st_size > 0
+    # both BM25 configurations share one index per language (k1/b are search-time settings)
+    index_dirs = [p for p in (tiny / "results/registry/index").iterdir() if not p.name.startswith(".")]
+    assert len(index_dirs) == 3
+
+    # table cells equal a direct evaluation of the published run
+    table = pd.read_csv(tiny / "results/tiny/tables/effectiveness.csv")
+    row = table[(table.block == "nDCG@10") & (table.system == "bm25-k1.2")].iloc[0]
+    dataset = load_dataset("synthetic:ru?docs=300&queries=10&train=10")
+    run = read_trec(layout.run_file("tiny", "bm25-k1.2", load_suite("tiny").unit("syn", "ru")))
+    expected = means(evaluate(run, dataset.qrels(), ["nDCG@10"]))["nDCG@10"]
+    assert row["ru"] == pytest.approx(expected, abs=1e-6)
+    assert row["Avg"] == pytest.approx(row[["en", "ru", "hi"]].mean(), abs=1e-6)
+
+    # every step published a pointer to the record it built
+    pointers = sorted(p for p in (tiny / "results/tiny").rglob("*.json") if p.parent.name != "tables")
+    assert {p.relative_to(tiny / "results/tiny").parts[0] for p in pointers} == {"index", "runs", "eval"}
+    assert len(pointers) == 3 * 2 * 3
+    for pointer in pointers:
+        fields = json.loads(pointer.read_text())
+        record = layout.pointed(pointer.relative_to(tiny))
+        assert (fields["record"], fields["path"]) == (record.id, str(record.path))
+        assert fields["outputs"] == {name: str(record.output(name)) for name in record.data["outputs"]}
+    assert main(["runs", "--suite", "tiny"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 6 and listed[0].split("\t") == ["bm25", "syn", "en", str(layout.run_file("tiny", "bm25", en))]
+
+    before = {r.id for r in registry.records()}
+    again = snakemake(tiny, "suites/tiny")
+    assert "Nothing to be done" in again
+    assert {r.id for r in registry.records()} == before
+
+
+def test_changed_settings_rerun_without_overwriting(tiny: Path) -> None:
+    snakemake(tiny, "suites/tiny")
+    runs_before = {r.id for r in registry.records() if r.step == "retrieve"}
+    write_suite(tiny, "tiny", TINY.replace("depth: 50", "depth: 20"))
+    log = snakemake(tiny, "suites/tiny")
+    assert "rule retrieve" in log and "rule index" not in log
+    runs_after = {r.id for r in registry.records() if r.step == "retrieve"}
+    assert runs_before < runs_after and len(runs_after) == 2 * len(runs_before)
+    run = read_trec(layout.run_file("tiny", "bm25", load_suite("tiny").unit("syn", "en")))
+    assert max(len(r) for r in run.values()) == 20
+
+
+def test_dry_run_prints_job_graph(tiny: Path) -> None:
+    log = snakemake(tiny, "-n", "suites/tiny")
+    stats = log[log.index("Job stats:"):].splitlines()[3:10]
+    counts = {line.split()[0]: int(line.split()[1]) for line in stats if len(line.split()) == 2}
+    # 2 systems x 3 languages for each per-collection step, then one table and the suite target
+    assert counts == {"index": 6, "retrieve": 6, "evaluate": 6, "tables": 1, "suite": 1, "total": 20}
+    assert not (tiny / "results").exists()
+
+
+def test_the_snakefile_takes_every_results_path_from_the_layout() -> None:
+    snakefile = (REPO / "Snakefile").read_text()
+    assert "results/" not in snakefile and "{suite}" not in snakefile
+    assert all(f'layout.pattern("{step}")' in snakefile for step in layout.PATTERNS)
+
+
+def test_demo_suite(demo: Path) -> None:
+    """The README's demo, exactly: the repository's suites/demo.yaml, its neural systems trained inside it."""
+    table = pd.read_csv(demo / "results/demo/tables/effectiveness.csv")
+    langs = ["en", "ru"]
+    assert set(langs) <= set(table.columns)
+    ndcg = table[table.block == "nDCG@10"].set_index("system")
+    assert all(0.3 < ndcg.loc["bm25", lang] <= 1.0 for lang in langs)
+    suite = load_suite(str(REPO / "suites" / "demo.yaml"))
+    trained = [label for label, spec in suite.systems.items() if spec.train]
+    assert {"dpr-xm", "colbert-xm", "mtd-colbertx", "nllb-e5"} <= set(trained)
+    for label in trained:
+        pointer = json.loads((demo / f"results/demo/train/{label}.json").read_text())
+        record = json.loads((demo / pointer["path"] / "record.json").read_text())  # paths are relative to the workdir
+        losses = record["info"]["losses"]
+        assert len(losses) == suite.systems[label].train.params["steps"]
+        # every trained system's index names its training record, not a path
+        index = json.loads((demo / f"results/demo/index/{label}/synthetic/en.json").read_text())
+        identity = json.loads((demo / index["path"] / "record.json").read_text())["identity"]
+        assert identity["params"][system_class(suite.systems[label].system).checkpoint_param] == f"train:{pointer['record']}"
+        assert all(0.0 <= ndcg.loc[label, lang] <= 1.0 for lang in langs)
+    carbon = pd.read_csv(demo / "results/demo/tables/carbon.csv")
+    assert "train kWh" in carbon.columns
+    assert "Nothing to be done" in snakemake(demo, "suites/demo")
+
+
+SHARDED = """\
+name: sharded
+depth: 30
+measures: [nDCG@10]
+datasets:
+  - name: whole
+    id: "synthetic:de?docs=400&queries=10&train=10"
+    languages: [de]
+  - name: split
+    id: "synthetic:de?docs=400&queries=10&train=10"
+    languages: [de]
+    shards: 3
+systems:
+  bm25:
+    system: bm25
+"""
+
+
+def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
+    write_suite(workdir, "sharded", SHARDED)
+    log = snakemake(workdir, "suites/sharded")
+    assert log.count("rule shard:") == 3
+    for i in range(3):
+        assert (workdir / f"results/sharded/shards/bm25/split/de/{i}.json").is_file()
+    suite = load_suite("sharded")
+    whole, split = (layout.run_file("sharded", "bm25", suite.unit(name, "de")).read_text()
+                    for name in ("whole", "split"))
+    assert whole == split and len(whole.splitlines()) == 10 * 30
+    merged = [r for r in registry.records() if r.step == "index" and "shards" in r.data["identity"]]
+    assert len(merged) == 1 and merged[0].data["info"]["documents"] == 400
+    shards = [r for r in registry.records() if r.step == "shard"]
+    assert sorted(r.data["info"]["documents"] for r in shards) == [133, 133, 134]

@@ -1,0 +1,95 @@
+"""BM25 through Pyserini with each language's own Lucene analyzer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.data.base import Dataset, Doc, Located, Query
+from harness.system import SystemConfigError, build_system
+from systems.bm25.system import analyze
+
+
+@dataclass
+class Tiny(Dataset):
+    """A hand-written collection in one language."""
+
+    lang: str = "en"
+    texts: tuple[str, ...] = ()
+
+    def _read_docs(self):
+        for i, text in enumerate(self.texts):
+            yield Located(Doc(f"d{i}", text, self.lang), f"tiny #{i}")
+
+    def _read_queries(self):
+        return []
+
+    def _read_qrels(self):
+        return {}
+
+    def _content_identity(self):
+        yield "\n".join(self.texts).encode()
+
+    @property
+    def doc_languages(self):
+        return (self.lang,)
+
+
+CASES = {
+    # language: (documents, query, the doc only the language's analyzer lets the query match)
+    "de": (("Die Häuser stehen am Fluss", "Der Hund läuft im Park", "Ein Auto fährt schnell"), "Haus", "d0"),
+    "ru": (("Большие собаки бегают", "Кошка спит на диване", "Машина едет быстро"), "собака", "d0"),
+    "zh": (("我们喜欢北京的天气", "他在上海工作多年", "这个城市很漂亮"), "上海", "d1"),
+    "th": (("ภาษาไทยเป็นภาษาที่สวยงาม", "แมวนอนบนโซฟา", "รถยนต์วิ่งเร็ว"), "สวยงาม", "d0"),
+    "ar": (("الكتاب على الطاولة", "ذهب الولد إلى المدرسة", "السيارة سريعة جدا"), "كتاب", "d0"),
+}
+
+
+def test_analyzers_differ_by_language() -> None:
+    assert analyze("Häuser", "de") == "haus"
+    assert analyze("собаки", "ru") == analyze("собака", "ru")
+    assert analyze("上海工作", "zh").split() == ["上海", "海工", "工作"]
+    assert analyze("ภาษาไทย", "th").split() == ["ภาษา", "ไทย"]
+    assert analyze("running dogs", "en") == "run dog"
+    assert analyze("running dogs", "vi") == "running dogs"
+
+
+@pytest.mark.parametrize("lang", sorted(CASES))
+def test_index_and_search(lang: str, tmp_path: Path) -> None:
+    texts, query, expected = CASES[lang]
+    bm25 = build_system("bm25", {})
+    dataset = Tiny(f"tiny:{lang}", lang=lang, texts=texts)
+    info = bm25.index(dataset, tmp_path)
+    assert info["documents"] == 3 and info["index_bytes"] > 0
+    run = bm25.retrieve([Query("q1", query, lang)], tmp_path, k=10)
+    assert run["q1"][0][0] == expected
+    scores = [score for _, score in run["q1"]]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+
+
+def test_k1_b_change_scores_not_index(tmp_path: Path) -> None:
+    texts = ("alpha beta beta beta gamma", "alpha delta", "beta " * 20 + "omega")
+    dataset = Tiny("tiny:en2", lang="en", texts=texts)
+    default, other = build_system("bm25", {}), build_system("bm25", {"k1": 1.5, "b": 0.9})
+    assert default.index_identity(dataset) == other.index_identity(dataset)
+    assert default.identity() != other.identity()
+    default.index(dataset, tmp_path)
+    q = [Query("q", "beta", "en")]
+    a, b = default.retrieve(q, tmp_path, 10)["q"], other.retrieve(q, tmp_path, 10)["q"]
+    assert dict(a) != dict(b)
+
+
+def test_index_identity_names_analyzers() -> None:
+    identity = build_system("bm25", {}).index_identity(Tiny("tiny:el", lang="el", texts=("κείμενο",)))
+    assert identity["analyzers"] == {"el": "org.apache.lucene.analysis.el.GreekAnalyzer"}
+
+
+def test_bad_params_are_clear() -> None:
+    with pytest.raises(SystemConfigError, match="k1"):
+        build_system("bm25", {"k1": -1})
+    with pytest.raises(SystemConfigError, match="unknown system 'bm52'"):
+        build_system("bm52", {})
+    with pytest.raises(SystemConfigError, match="unknown param 'kl'; known: k1, b"):
+        build_system("bm25", {"kl": 0.9})
