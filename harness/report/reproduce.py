@@ -22,7 +22,7 @@ Schema (pydantic, strict: an unknown key is an error that names the file)::
       en: {dataset: mmarco, lang: en, measure: RR@10}
     rows:
       - system: "BM25 (Pyserini)"    # as printed
-        harness_system: bm25         # system label in the suite, or null
+        harness_system: bm25         # system label in the suite (not the registered system name), or null
         note: "..."                  # optional
         values: {en: 18.4}           # every column key; null where the paper prints no value
 
@@ -38,9 +38,18 @@ Extensions beyond a plain measure column:
   Their values may also be text as printed (``"12.8M"``, ``"32× V100"``, ``"yes"``).
 * ``cell_precision: {column: decimals}`` on a row, for single cells printed with other decimals
   than their column (e.g. ``74.8`` in a column of ``74.80``-style values).
+* ``unit_systems: {dataset/lang: label}`` on a row, where the paper's numbers for one collection
+  came from other settings than the rest of the row (ColBERT-XM Table 1's English BM25 is k1 0.9 /
+  b 0.4, its other languages 0.82 / 0.68): that unit is read from another system label of the
+  suite, in its own column and in every average over it.
+
+Every cell that names a harness system must be producible by its suite: the suite exists, has the
+row's system label, the column's (dataset, lang) units and its measure (`problems` lists what is
+not; a test holds the shipped tables to it).
 
 Statuses of a cell: ``ok`` / ``outside`` (measured vs published, within tolerance or not),
-``not run`` (an eval file or measure is missing), ``stale`` (the eval file was made with other suite
+``not run`` (an eval file or measure is missing, or the suite cannot produce the cell: the detail
+says which), ``stale`` (the eval file was made with other suite
 settings or code than now: shown, not compared), ``no system`` (``harness_system`` is null),
 ``published only`` (a quantity column), and ``not published`` (the paper prints no value for a
 row the harness can run; the measured value is still shown).
@@ -76,10 +85,12 @@ from harness import jobs, layout
 from harness.data.base import DataError
 from harness.evaluate import means, parse_measures, read_per_query
 from harness.paths import repo_root
-from harness.spec import LABEL, SuiteError, Unit, load_suite
+from harness.spec import LABEL, Suite, SuiteError, Unit, load_suite
 
 OK, OUTSIDE, NOT_RUN, STALE, NO_SYSTEM, PUBLISHED_ONLY, NOT_PUBLISHED = (
     "ok", "outside", "not run", "stale", "no system", "published only", "not published")
+CANNOT = "cannot be run: "
+"""How the detail of a ``not run`` cell starts when no run of its suite can produce it (`cell_problem`)."""
 MARKS = {OK: "✓", OUTSIDE: "✗", NOT_RUN: "·", STALE: "!", NO_SYSTEM: "–", PUBLISHED_ONLY: "=", NOT_PUBLISHED: "?"}
 
 Number = StrictInt | StrictFloat
@@ -182,6 +193,13 @@ class Row(Strict):
     note: str | None = None
     values: dict[str, Value]
     cell_precision: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
+    unit_systems: dict[str, Annotated[str, Field(pattern=LABEL)]] = Field(
+        default_factory=dict, description="'dataset/lang' → system label measured for that unit instead of "
+                                          "harness_system (a row whose paper numbers mix settings)")
+
+    def system_for(self, dataset: str, lang: str) -> str | None:
+        """The system label whose results stand for this row on (dataset, lang)."""
+        return self.unit_systems.get(f"{dataset}/{lang}", self.harness_system)
 
 
 class PublishedTable(Strict):
@@ -212,6 +230,13 @@ class PublishedTable(Strict):
             if set(row.cell_precision) - keys:
                 raise ValueError(f"row {row.system!r}: cell_precision names unknown columns "
                                  f"{sorted(set(row.cell_precision) - keys)}")
+            if row.unit_systems and row.harness_system is None:
+                raise ValueError(f"row {row.system!r}: unit_systems needs a harness_system for the other units")
+            units = {f"{d}/{lang}" for c in self.columns.values() if isinstance(c, MeasureColumn)
+                     for d, lang in c.units()}
+            if set(row.unit_systems) - units:
+                raise ValueError(f"row {row.system!r}: unit_systems names units no column measures "
+                                 f"{sorted(set(row.unit_systems) - units)} (keys are 'dataset/lang')")
             for key, value in row.values.items():
                 if isinstance(value, str) and isinstance(self.columns[key], MeasureColumn):
                     raise ValueError(  # noqa: TRY004 (pydantic reports ValueErrors only)
@@ -294,30 +319,97 @@ class Cell:
     detail: str = ""
 
 
-def _stale(suite: str, system: str, dataset: str, lang: str) -> bool:
-    """Whether an existing eval file was made with other settings or code than the suite's now
-    (a suite that no longer has the system or the collection counts as changed)."""
-    try:
-        loaded = load_suite(suite, check=False)
-        return not jobs.current(loaded, system, loaded.unit(dataset, lang))
-    except SuiteError:
-        return True
+Suites = dict[str, "Suite | str"]
+"""Suites by name, each loaded once (without the planning check), or why it could not be."""
 
 
-def _measure(table: PublishedTable, column: MeasureColumn, system: str,
+def _suite(name: str, suites: Suites) -> Suite | str:
+    if name not in suites:
+        try:
+            suites[name] = load_suite(name, check=False)
+        except SuiteError as e:
+            suites[name] = (f"no suite {name!r} (no suites/{name}.yaml)" if "no suite file" in str(e)
+                            else f"suite {name!r}: {e}")
+    return suites[name]
+
+
+def _canonical(measure: str) -> str:
+    return str(parse_measures([measure])[0])
+
+
+def column_problem(table: PublishedTable, column: MeasureColumn, suites: Suites) -> str | None:
+    """Why the column's suite cannot produce it (the suite is missing or lacks one of its units or
+    its measure), or None."""
+    name = column.suite or table.suite
+    suite = _suite(name, suites)
+    if isinstance(suite, str):
+        return suite
+    have = {(u.dataset, u.lang) for u in suite.units()}
+    missing = [f"{d}/{lang}" for d, lang in column.units() if (d, lang) not in have]
+    if missing:
+        return f"suite {name!r} has no {', '.join(missing)}"
+    if _canonical(column.measure) not in {_canonical(m) for m in suite.measures}:
+        return f"suite {name!r} does not measure {column.measure} (it measures {', '.join(suite.measures)})"
+    return None
+
+
+def cell_problem(table: PublishedTable, row: Row, column: MeasureColumn, suites: Suites) -> str | None:
+    """Why no run of the suite can ever measure this cell of a row with a harness system, or None."""
+    problem = column_problem(table, column, suites)
+    if problem is not None:
+        return problem
+    name = column.suite or table.suite
+    suite = _suite(name, suites)
+    assert not isinstance(suite, str)
+    labels = sorted({row.system_for(d, lang) for d, lang in column.units()} - set(suite.systems))
+    if labels:
+        return f"suite {name!r} has no system label {', '.join(map(repr, labels))} (it has {', '.join(suite.systems)})"
+    return None
+
+
+def problems(table: PublishedTable, suites: Suites | None = None) -> list[str]:
+    """Every reason some cell of ``table`` can never be measured, whatever runs: a measure column
+    whose suite is missing or does not produce its units or measure, and a row whose
+    ``harness_system`` (or ``unit_systems`` label) is not a system label of a column's suite.
+    Empty when each cell naming a harness system can be reproduced by running its suite."""
+    suites = {} if suites is None else suites
+    found: list[str] = []
+    for key, column in table.columns.items():
+        if isinstance(column, MeasureColumn) and (problem := column_problem(table, column, suites)):
+            found.append(f"column {key!r}: {problem}")
+    for row in table.rows:
+        if row.harness_system is None:
+            continue
+        for key, column in table.columns.items():
+            if isinstance(column, MeasureColumn) and column_problem(table, column, suites) is None:
+                problem = cell_problem(table, row, column, suites)
+                if problem and f"row {row.system!r}: {problem}" not in found:
+                    found.append(f"row {row.system!r}: {problem}")
+    return found
+
+
+def _stale(suite: Suite, system: str, dataset: str, lang: str) -> bool:
+    """Whether an existing eval file was made with other settings or code than the suite's now."""
+    return not jobs.current(suite, system, suite.unit(dataset, lang))
+
+
+def _measure(table: PublishedTable, column: MeasureColumn, labels: list[str], suites: Suites,
              cache: dict[Path, tuple[dict[str, float], bool]]) -> tuple[float | None, str, bool]:
-    """Macro average of the column's unit means × scale, or (None, why not); and whether an eval
-    file it reads is stale. ``cache`` keeps each eval file's means and staleness, read once."""
-    suite = column.suite or table.suite
-    measure = str(parse_measures([column.measure])[0])
+    """Macro average of the column's unit means × scale (unit i read from system label ``labels[i]``),
+    or (None, why not); and whether an eval file it reads is stale. ``cache`` keeps each eval file's
+    means and staleness, read once."""
+    name = column.suite or table.suite
+    suite = _suite(name, suites)
+    assert isinstance(suite, Suite), "diff checks cell_problem first"
+    measure = _canonical(column.measure)
     values, stale = [], []
-    for dataset, lang in column.units():
+    for (dataset, lang), system in zip(column.units(), labels):
         unit = Unit(dataset, lang, "")
-        path = layout.path("evaluate", suite, system, unit)
+        path = layout.path("evaluate", name, system, unit)
         if path not in cache:
             if not path.is_file():
                 return None, f"no {path}", False
-            cache[path] = (means(read_per_query(layout.per_query_file(suite, system, unit))),
+            cache[path] = (means(read_per_query(layout.per_query_file(name, system, unit))),
                            _stale(suite, system, dataset, lang))
         found, is_stale = cache[path]
         if measure not in found:
@@ -329,10 +421,24 @@ def _measure(table: PublishedTable, column: MeasureColumn, system: str,
     return sum(values) / len(values) * table.scale, why, bool(stale)
 
 
+def _shown_system(row: Row, column: MeasureColumn) -> str | None:
+    """The system label(s) a cell reads: the row's, or where ``unit_systems`` replaces it for some
+    of the column's units, those (``bm25-k1-0.9`` alone; ``bm25, mmarco/en: bm25-k1-0.9`` in an average)."""
+    other = [(f"{d}/{lang}", row.system_for(d, lang)) for d, lang in column.units()
+             if row.system_for(d, lang) != row.harness_system]
+    if not other:
+        return row.harness_system
+    if len(other) == len(column.units()) and len({s for _, s in other}) == 1:
+        return other[0][1]
+    return f"{row.harness_system}, " + ", ".join(f"{unit}: {system}" for unit, system in other)
+
+
 def diff(table: PublishedTable) -> list[Cell]:
-    """Every cell of the table, row by row, with its status (see the module docstring)."""
+    """Every cell of the table, row by row, with its status (see the module docstring). A cell its
+    suite cannot produce (`cell_problem`) is ``not run`` with the reason as its detail."""
     cells = []
     cache: dict[Path, tuple[dict[str, float], bool]] = {}
+    suites: Suites = {}
     for row in table.rows:
         for key, column in table.columns.items():
             published = row.values[key]
@@ -345,7 +451,13 @@ def diff(table: PublishedTable) -> list[Cell]:
             if row.harness_system is None:
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=None, status=NO_SYSTEM))
                 continue
-            measured, why, stale = _measure(table, column, row.harness_system, cache)
+            base["harness_system"] = _shown_system(row, column)
+            problem = cell_problem(table, row, column, suites)
+            if problem is not None:
+                measured, why, stale = None, CANNOT + problem, False
+            else:
+                labels = [row.system_for(d, lang) or "" for d, lang in column.units()]
+                measured, why, stale = _measure(table, column, labels, suites, cache)
             tolerance = table.tolerance_for(row, key)
             if published is None:
                 cells.append(Cell(**base, measured=measured, delta=None, tolerance=None,
@@ -433,24 +545,78 @@ def render(table: PublishedTable, cells: list[Cell]) -> str:
 # --- command line ----------------------------------------------------------------------------
 
 
+def missing(cells: list[Cell]) -> list[Cell]:
+    """Cells with a published number and a harness system that have no measurement."""
+    return [c for c in cells if c.status == NOT_RUN]
+
+
+def summary(results: dict[str, tuple[PublishedTable, list[Cell]]]) -> str:
+    """Markdown: per table, how many cells reproduced (inside tolerance), fell outside, are stale
+    and are not run, and of those how many its suites cannot produce whatever runs."""
+    lines = ["| table | suite | reproduced | outside | stale | not run | of which no run can produce |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    totals = [0, 0, 0, 0, 0]
+    for table_id, (table, cells) in results.items():
+        counts = [sum(c.status == s for c in cells) for s in (OK, OUTSIDE, STALE, NOT_RUN)]
+        counts.append(sum(c.detail.startswith(CANNOT) for c in missing(cells)))
+        totals = [a + b for a, b in zip(totals, counts)]
+        lines.append(f"| {table_id} | {table.suite} | " + " | ".join(map(str, counts)) + " |")
+    lines.append("| all | | " + " | ".join(map(str, totals)) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add ``reproduce [TABLE_ID] [--list]``; its ``fn`` is `run`, which returns the exit code."""
+    """Add ``reproduce [TABLE_ID] [--list] [--all] [--partial]``; its ``fn`` is `run`, which returns the exit code."""
     p = subparsers.add_parser("reproduce", help="compare a published paper table with the harness's results",
                               description="Compare a published table (suites/published/<id>.yaml) with "
-                                          "measured results. Exit 1 if a measured cell is outside tolerance.")
+                                          "measured results. Exit 1 if a measured cell is outside tolerance "
+                                          "or stale, or a cell the harness should measure is not run "
+                                          "(unless --partial).")
     p.add_argument("table_id", nargs="?", help="published table id (see --list)")
     p.add_argument("--list", action="store_true", help="list the published tables")
+    p.add_argument("--all", action="store_true",
+                   help="every table: per table, cells reproduced / outside tolerance / stale / not run")
+    p.add_argument("--partial", action="store_true",
+                   help="accept cells not run (a partial view): exit 0 unless a measured cell is outside or stale")
     p.set_defaults(fn=run)
     return p
 
 
+def _verdict(results: dict[str, tuple[PublishedTable, list[Cell]]], partial: bool) -> int:
+    cells = [c for _, table_cells in results.values() for c in table_cells]
+    if any(c.status in (OUTSIDE, STALE) for c in cells):
+        return 1
+    absent = missing(cells)
+    if absent and not partial:
+        unrunnable = sum(c.detail.startswith(CANNOT) for c in absent)
+        why = f", {unrunnable} of them in no suite's reach (see their details)" if unrunnable else ""
+        print(f"harness reproduce: {len(absent)} cell{'s' if len(absent) != 1 else ''} not run{why}; "
+              "run their suites (snakemake --cores all suites/<name>), or pass --partial to accept a partial "
+              "view", file=sys.stderr)
+        return 1
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """0: listed, or every measured cell inside tolerance; 1: a cell outside, or stale; 2: an error."""
+    """0: listed, or every cell the harness should measure measured inside tolerance (with
+    ``--partial``: every measured one); 1: a cell outside, stale, or (without ``--partial``) not
+    run; 2: an error."""
     try:
         tables = load_tables()
     except PublishedTableError as e:
         print(f"harness reproduce: error: {e}", file=sys.stderr)
         return 2
+    if args.all:
+        if args.table_id is not None:
+            print("harness reproduce: error: --all takes no table id", file=sys.stderr)
+            return 2
+        try:
+            results = {t.id: (t, diff(t)) for t in tables.values()}
+        except DataError as e:
+            print(f"harness reproduce: error: {e}", file=sys.stderr)
+            return 2
+        print(summary(results), end="")
+        return _verdict(results, args.partial)
     if args.list or args.table_id is None:
         for t in tables.values():
             print(f"{t.id:<26} {t.paper.title} — {t.table}: {t.caption}")
@@ -466,4 +632,4 @@ def run(args: argparse.Namespace) -> int:
         print(f"harness reproduce: error: {e}", file=sys.stderr)
         return 2
     print(render(table, cells), end="")
-    return 1 if any(c.status in (OUTSIDE, STALE) for c in cells) else 0
+    return _verdict({table.id: (table, cells)}, args.partial)
