@@ -1,4 +1,5 @@
-"""Published tables (suites/published/*.yaml) and the reproduction diff (harness.report.reproduce)."""
+"""Published tables (suites/published/*.yaml, harness.report.published) and the reproduction diff
+(harness.report.reproduce)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import yaml
 
 from harness import jobs, layout, registry
 from harness.evaluate import PerQuery, parse_measures, write_per_query
+from harness.report.published import MeasureColumn, PublishedTable, PublishedTableError, load_table, load_tables
 from harness.report.reproduce import (
     NO_SYSTEM,
     NOT_PUBLISHED,
@@ -19,13 +21,8 @@ from harness.report.reproduce import (
     OK,
     OUTSIDE,
     PUBLISHED_ONLY,
-    MeasureColumn,
-    PublishedTable,
-    PublishedTableError,
     add_parser,
     diff,
-    load_table,
-    load_tables,
     problems,
     render,
 )
