@@ -219,7 +219,7 @@ def test_percentiles_and_paper_estimate() -> None:
 
 def test_colbert_xm_table3_recomputes_from_tdp_hours_intensity() -> None:
     """ColBERT-XM Table 3 as data, recomputed with the papers' formula (0.432 kgCO2eq/kWh)."""
-    from harness.report.reproduce import load_tables
+    from harness.report.published import load_tables
 
     table = load_tables()["colbert-xm-table3"]
     for row in table.rows:
