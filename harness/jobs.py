@@ -46,8 +46,8 @@ def digest(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _energy(suite: Suite) -> Any:
-    """Whether (and where) energy is measured changes a record, as in `harness.steps._with_energy`."""
+def energy(suite: Suite) -> Any:
+    """Whether (and where) energy is measured: part of every record's identity that carries a reading."""
     return suite.cost.model_dump(include={"country", "region"}) if suite.cost else None
 
 
@@ -56,7 +56,7 @@ def train_settings(suite: Suite, label: str) -> dict[str, Any] | None:
     if spec.train is None:
         return None
     return {"train": spec.train.model_dump(), "system": spec.system, "params": spec.params,
-            "code": system_code(suite, label), "energy": _energy(suite),
+            "code": system_code(suite, label), "energy": energy(suite),
             "data": {lang: dataset_code(i) for lang, i in spec.train.dataset_ids().items()}}
 
 
@@ -64,7 +64,7 @@ def index_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
     spec = suite.system(label)
     return {"system": spec.system, "params": spec.params, "passages": spec.passages and spec.passages.model_dump(),
             "train": train_settings(suite, label), "dataset": unit.dataset_id, "shards": unit.shards,
-            "code": system_code(suite, label), "data": dataset_code(unit.dataset_id), "energy": _energy(suite)}
+            "code": system_code(suite, label), "data": dataset_code(unit.dataset_id), "energy": energy(suite)}
 
 
 def retrieve_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:

@@ -53,12 +53,17 @@ def tables_dir(suite: str) -> Path:
     return path("tables", suite).parent
 
 
+def publish_json(data: dict[str, Any], path: Path) -> None:
+    """Publish ``data`` as JSON at ``path`` atomically (a reader never sees a partial file)."""
+    with atomic_write(path, encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+
+
 def write_pointer(pointer: Path, record: registry.Record, **extra: Any) -> None:
     """Publish ``pointer`` to ``record`` (atomically), with ``extra`` fields."""
     outputs = {name: str(record.output(name)) for name in record.data["outputs"]}
-    data = {"record": record.id, "step": record.step, "path": str(record.path), "outputs": outputs, **extra}
-    with atomic_write(pointer, encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
+    publish_json({"record": record.id, "step": record.step, "path": str(record.path), "outputs": outputs, **extra},
+                 pointer)
 
 
 def read_pointer(pointer: Path) -> dict[str, Any]:

@@ -20,18 +20,12 @@ from harness.code import code_version
 from harness.data import DataError, load_dataset
 from harness.data.base import sha256_file
 from harness.evaluate import evaluate, means, write_per_query
-from harness.files import atomic_write
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
 from harness.spec import Suite, SuiteError, TrainSpec, Unit
 from harness.system import System, build_system, train_params
 from harness.system.passages import Passages
 from harness.training import TrainingData
-
-
-def publish_json(data: dict[str, Any], path: Path) -> None:
-    with atomic_write(path, encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=True)
 
 
 @contextmanager
@@ -54,9 +48,8 @@ def _labels(suite: Suite, label: str, unit: Unit | None = None) -> dict[str, str
 
 def _with_energy(suite: Suite, identity: dict[str, Any]) -> dict[str, Any]:
     """A record that carries an energy reading is a different record from one without."""
-    if suite.cost is None:
-        return identity
-    return {**identity, "energy": suite.cost.model_dump(include={"country", "region"})}
+    where = jobs.energy(suite)
+    return identity if where is None else {**identity, "energy": where}
 
 
 def suite_system(suite: Suite, label: str) -> System:
@@ -246,7 +239,7 @@ def tables(suite: Suite) -> list[Path]:
     from harness.report.suite import write_suite_tables
 
     written = write_suite_tables(suite)
-    publish_json({"suite": suite.name, "tables": sorted(p.name for p in written)}, layout.path("tables", suite.name))
+    layout.publish_json({"suite": suite.name, "tables": sorted(p.name for p in written)}, layout.path("tables", suite.name))
     return written
 
 
@@ -255,4 +248,4 @@ def finish(suite: Suite, out: Path) -> None:
     tables_dir = layout.tables_dir(suite.name)
     manifest = json.loads(layout.path("tables", suite.name).read_text())
     produced = [str(tables_dir / name) for name in manifest["tables"]]
-    publish_json({"suite": suite.name, "tables": produced, "results": str(results_dir() / suite.name)}, out)
+    layout.publish_json({"suite": suite.name, "tables": produced, "results": str(results_dir() / suite.name)}, out)

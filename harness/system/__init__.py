@@ -10,7 +10,6 @@ from harness.system.base import (
     Trainable,
     build_system,
     catalog_entry,
-    registered_systems,
     system_class,
     system_params,
     train_params,
@@ -19,5 +18,5 @@ from harness.system.base import (
 from harness.system.sharding import index_in_one_shard, shard_docs
 
 __all__ = ["Params", "Shardable", "System", "SystemConfigError", "Trainable", "build_system", "catalog_entry",
-           "index_in_one_shard", "registered_systems", "shard_docs", "system_class", "system_params", "train_params",
+           "index_in_one_shard", "shard_docs", "system_class", "system_params", "train_params",
            "trainable"]

@@ -159,11 +159,6 @@ def system_class(name: str) -> type[System]:
     return cls
 
 
-def registered_systems() -> dict[str, type[System]]:
-    """The class of every catalogue name (importing each family), prefixes shown as ``prefix:<model>``."""
-    return {name: system_class(name) for name in catalog.names()}
-
-
 def trainable(name: str) -> bool:
     """Whether the system ``name`` has a training recipe."""
     return issubclass(system_class(name), Trainable)

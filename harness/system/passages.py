@@ -132,6 +132,3 @@ class Passages(System):
 
     def search(self, searcher: Any, queries: list[Query], encoded: list[Any], k: int) -> Run:
         return aggregate(self.inner.search(searcher, queries, encoded, k * self.spec.search_factor), k)
-
-    def retrieve(self, queries: list[Query], index: Path, k: int) -> Run:
-        return aggregate(self.inner.retrieve(queries, index, k * self.spec.search_factor), k)

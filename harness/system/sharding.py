@@ -26,10 +26,10 @@ def shard_docs(dataset: Dataset, shard: int, shards: int) -> Iterator[Doc]:
             yield doc
 
 
-def index_in_one_shard(system: Shardable, dataset: Dataset, out: Path, shard_folder: str) -> dict[str, Any]:
+def index_in_one_shard(system: Shardable, dataset: Dataset, out: Path) -> dict[str, Any]:
     """Index ``dataset`` the way a sharded build does, as one shard holding every document merged
-    into ``out``; the shard's working folder ``out/shard_folder`` is removed afterwards."""
+    into ``out``; the shard's working folder, the system's ``shard_folder``, is removed afterwards."""
     system.index_shard(dataset, 0, 1, out)
     info = system.merge_shards(dataset, [out], out)
-    shutil.rmtree(out / shard_folder)
+    shutil.rmtree(out / system.shard_folder)
     return info

@@ -72,7 +72,7 @@ class BM25System(System):
                 "anserini": anserini_jar().name}
 
     def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
-        return index_in_one_shard(self, dataset, out, self.shard_folder)
+        return index_in_one_shard(self, dataset, out)
 
     def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
         """Analyse the shard's documents into pretokenized JSON files under ``out/terms``."""

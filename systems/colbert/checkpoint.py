@@ -120,13 +120,14 @@ def checkpoint_folder(name: str, revision: str | None = None) -> Path:
 
 def checkpoint_metadata(name: str, revision: str | None = None) -> dict[str, Any]:
     """A checkpoint's ``artifact.metadata`` alone (from the hub without its weights)."""
-    path = Path(resolve_model(name))
+    resolved = resolve_model(name)
+    path = Path(resolved)
     if path.is_dir() or path.exists() or str(path).startswith(("/", ".", "~")) or str(name).count("/") != 1:
         return read_metadata(checkpoint_folder(name, revision))
     from huggingface_hub import hf_hub_download
 
     try:
-        return read_metadata(Path(hf_hub_download(resolve_model(name), METADATA, revision=revision)).parent)
+        return read_metadata(Path(hf_hub_download(resolved, METADATA, revision=revision)).parent)
     except Exception as e:  # noqa: BLE001 (offline without a cache, unknown repo, no such file: all one error)
         raise ValueError(f"{name}: could not read its {METADATA} from the hub ({e})") from None
 

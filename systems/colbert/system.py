@@ -198,7 +198,7 @@ class ColbertSystem(System):
 
     def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
         """The sharded build as one shard (`index_shard` then `merge_shards`)."""
-        return index_in_one_shard(self, dataset, out, self.shard_folder)
+        return index_in_one_shard(self, dataset, out)
 
     def encode_docs(self, docs: list[Doc]) -> tuple[np.ndarray, np.ndarray]:
         """Every document's kept token vectors (float16, documents contiguous, in order) and doclens,
@@ -262,13 +262,14 @@ class ColbertSystem(System):
                 token_shards.append(TokenShard(block / "embeddings.npy", block / "doclens.npy"))
             ids += json.loads((folders[i] / "ids.json").read_text(encoding="utf-8"))
         settings = self.searchable_settings()
+        nbits = self.params.nbits or settings.nbits  # `nbits`, without reading the checkpoint's settings again
         out.mkdir(parents=True, exist_ok=True)
-        info = build_index(token_shards, out / "plaid", nbits=self.nbits, n_centroids=self.params.n_centroids,
+        info = build_index(token_shards, out / "plaid", nbits=nbits, n_centroids=self.params.n_centroids,
                            kmeans_iters=self.params.kmeans_iters, seed=0, device=self.params.device)
         if info["documents"] != len(ids):
             raise ValueError(f"{dataset.dataset_id}: {info['documents']} encoded documents but {len(ids)} ids")
         (out / "ids.json").write_text(json.dumps(ids), encoding="utf-8")
-        used = {"model": self.identity_params()["model"], "settings": settings.model_dump(), "nbits": self.nbits}
+        used = {"model": self.identity_params()["model"], "settings": settings.model_dump(), "nbits": nbits}
         (out / "colbert.json").write_text(json.dumps(used, indent=1), encoding="utf-8")
         return {**info, "shards": shards, "marker_scheme": settings.marker_scheme,
                 "marker_scheme_source": settings.marker_scheme_source}

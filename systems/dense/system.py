@@ -258,7 +258,7 @@ class DenseSystem(System):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def index(self, dataset: Dataset, out: Path) -> dict[str, Any]:
-        return index_in_one_shard(self, dataset, out, self.shard_folder)
+        return index_in_one_shard(self, dataset, out)
 
     def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
         """Encode the shard's documents into ``out/vectors``: ``vectors.npy``, ``ids.json``, ``shard.json``."""

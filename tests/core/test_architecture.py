@@ -10,10 +10,15 @@ from pathlib import Path
 
 from harness.code import imported
 from harness.paths import repo_root
-from harness.system import catalog, registered_systems
+from harness.system import catalog, system_class
 from harness.system.base import Shardable, System, Trainable
 
 MAX_LINES = 600
+
+
+def registered_systems() -> dict:
+    """The class of every catalogue name (importing each family), prefixes shown as ``prefix:<model>``."""
+    return {name: system_class(name) for name in catalog.names()}
 
 
 def modules() -> dict[str, Path]:

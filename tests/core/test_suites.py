@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.spec import SuiteError, load_suite
-from tests.helpers import REPO
+from tests.helpers import REPO, write_suite
 
 SUITES = sorted(p.stem for p in (REPO / "suites").glob("*.yaml"))
 
@@ -89,10 +89,7 @@ DPR = "  dpr:\n    system: dpr-xm\n    train:\n      data: '{data}'\n      langu
 
 
 def write(folder: Path, name: str, id: str = SYN, params: str = "{k1: 0.9}", more: str = "") -> Path:
-    path = folder / "suites" / f"{name}.yaml"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(SUITE.format(name=name, id=id, params=params, more=more))
-    return path
+    return write_suite(folder, name, SUITE.format(name=name, id=id, params=params, more=more))
 
 
 def error(name: str) -> str:

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from harness.files import atomic_path
 from systems.colbert.plaid.codec import (
     NBITS,
     Codec,
@@ -104,10 +103,7 @@ def _compress_chunk(out: Path, i: int, shard: OpenShard, codec: Codec, device: t
     cutoffs = torch.from_numpy(codec.cutoffs).to(device)
     codes = np.empty(shard.tokens, np.int32)
     vectors = shard.vectors()
-    residuals_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=residuals_path.parent, prefix=f".{residuals_path.name}.")
-    os.close(fd)
-    try:
+    with atomic_path(residuals_path) as tmp:
         residuals = np.lib.format.open_memmap(tmp, "w+", np.uint8, (shard.tokens, codec.dim * codec.nbits // 8))
         step = max(256, SCORE_BUDGET // max(len(codec.centroids), codec.dim))
         for start in range(0, shard.tokens, step):
@@ -118,11 +114,6 @@ def _compress_chunk(out: Path, i: int, shard: OpenShard, codec: Codec, device: t
             codes[start : start + len(v)] = code.cpu().numpy()
         residuals.flush()
         del residuals
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, residuals_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     save_npy(codes_path, pack_codes(codes, codec.code_bits))
 
 
@@ -144,9 +135,7 @@ def _write_ivf(out: Path, shards: list[OpenShard], codec: Codec) -> None:
     lengths = np.zeros(k, np.int64)
     for i, shard in enumerate(shards):
         lengths += np.bincount(lists(i, shard)[0], minlength=k)
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=".ivf.npy.")
-    os.close(fd)
-    try:
+    with atomic_path(out / "ivf.npy") as tmp:
         ivf = np.lib.format.open_memmap(tmp, "w+", np.int32 if n_docs < 2**31 else np.int64, (int(lengths.sum()),))
         filled = np.cumsum(lengths) - lengths  # where each list's next entry goes
         for i, shard in enumerate(shards):
@@ -157,11 +146,6 @@ def _write_ivf(out: Path, shards: list[OpenShard], codec: Codec) -> None:
             filled += counts
         ivf.flush()
         del ivf
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out / "ivf.npy")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     save_npy(out / "ivf_lengths.npy", lengths.astype(np.int64))
 
 
