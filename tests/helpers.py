@@ -1,8 +1,12 @@
-"""What several test modules use: the repository, running its workflow, writing suites, torch's CPU kernels."""
+"""What several test modules use: the repository, running its workflow, writing suites, torch's CPU kernels,
+a fake CLEF (ELRA E0008) tree."""
 
 from __future__ import annotations
 
+import glob
+import gzip
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +38,119 @@ def other_capability() -> str:
     import torch
 
     return "avx2" if torch.backends.cpu.get_cpu_capability() == "AVX512" else "default"
+
+
+# --- a fake CLEF 2000-2003 tree (harness.data.clef): every LAYOUT path gets a small file -----------
+
+# Raw SGML (latin-1 on disk, with entities) and what the loader must make of it.
+CLEF_TEXTS = {
+    "en": ("Caf&eacute; society", "The café served naïve tourists &amp; locals.",
+           "Café society", "The café served naïve tourists & locals."),
+    "fr": ("L'été à Paris", "Les élèves ont mangé une crème brûlée &agrave; Noël &amp; après.",
+           "L'été à Paris", "Les élèves ont mangé une crème brûlée à Noël & après."),
+    "de": ("Straßenbau in München", "Die Brücke über die Isar ist schön &#252;brigens.",
+           "Straßenbau in München", "Die Brücke über die Isar ist schön übrigens."),
+    "es": ("El año en España", "El niño comió piñas en Logroño &lt;ayer&gt;.",
+           "El año en España", "El niño comió piñas en Logroño <ayer>."),
+    "it": ("La città più bella", "Perché è così? Università &amp; caffè.",
+           "La città più bella", "Perché è così? Università & caffè."),
+}
+CLEF_TOPIC_IDS = {2000: (1, 2), 2001: (41, 42), 2002: (91, 92), 2003: (141, 142)}
+CLEF_TOPIC_TITLES = {"en": "Letter bomb", "fr": "Lettre piégée", "de": "Briefbombe für Kiesbauer",
+                "es": "Carta bomba en España", "it": "Lettera bomba perché"}
+CLEF_PREFIX_2000 = {"en": "E", "fr": "F", "de": "G", "it": "I", "es": "SP"}
+
+
+def instantiate_glob(pattern: str, stem: str) -> str:
+    """A concrete file name that ``pattern`` matches: ``a/**/*`` → ``a/stem``, ``la[0-9]*`` → ``la0stem``."""
+    concrete = re.sub(r"\[([^\]])[^\]]*\]", r"\1", pattern).replace("**/", "")
+    return concrete.replace("*", stem)
+
+
+CLEF_DOCNO_STEMS = {
+    "latimes94": "LA010194-000", "glasgow95": "GH950102-00000", "lemonde94": "LEMONDE94-00000",
+    "ats94": "ATS.940101.000", "ats95": "ATS.950101.000", "rundschau94": "FR940104-00000",
+    "spiegel9495": "SPIEGEL9495-00000", "sda94": "SDA.940101.000", "sda95": "SDA.950101.000",
+    "lastampa94": "LASTAMPA94-00000", "agz94": "AGZ.940101.000", "agz95": "AGZ.950101.000",
+    "efe94": "EFE19940101-0000", "efe95": "EFE19950101-0000",
+}
+"""Per CLEF collection key, the start of its fixture doc ids (shaped like the real ones); ``stem + "1"``."""
+
+
+def clef_docno(collection, i: int) -> str:
+    """The fixture's ``i``-th doc id of a CLEF collection."""
+    return f"{CLEF_DOCNO_STEMS[collection.key]}{i}"
+
+
+def clef_collection_of(docno: str) -> str:
+    """The key of the fixture collection a doc id belongs to."""
+    return next(key for key, stem in CLEF_DOCNO_STEMS.items() if docno.startswith(stem))
+
+
+def clef_sgml_doc(collection, docno: str, lang: str, style_doc: int) -> tuple[str, tuple[str, str]]:
+    raw_title, raw_text, title, text = CLEF_TEXTS[lang]
+    if "SDA" in collection.name:
+        lead = f"Lead {style_doc} &quot;{lang}&quot;"
+        sgml = (f"<DOC>\n<DOCNO>{docno}</DOCNO>\n<DOCID>{docno}</DOCID>\n<DAT>01.01.1994</DAT>\n"
+                f"<TI>{raw_title}</TI>\n<LD>{lead}</LD>\n<TX>{raw_text}\n{style_doc}</TX>\n</DOC>\n")
+        return sgml, (title, f'Lead {style_doc} "{lang}"\n{text} {style_doc}')
+    if "Los Angeles" in collection.name:
+        sgml = (f"<DOC>\n<DOCNO> {docno} </DOCNO>\n<DOCID> {1000 + style_doc} </DOCID>\n"
+                f"<DATE>\n<P>\nJanuary 1, 1994, Saturday\n</P>\n</DATE>\n<SECTION><P>Metro</P></SECTION>\n"
+                f"<HEADLINE>\n<P>\n{raw_title}\n</P>\n</HEADLINE>\n<TEXT>\n<P>\n{raw_text}\n</P>\n<P>{style_doc}</P>\n</TEXT>\n</DOC>\n")
+        return sgml, (title, f"{text} {style_doc}")
+    sgml = (f"<DOC>\n<DOCNO>{docno}</DOCNO>\n<DOCID>{docno}</DOCID>\n<DATE>19940101</DATE>\n"
+            f"<TITLE>{raw_title}</TITLE>\n<TEXT>\n{raw_text}\n{style_doc}\n</TEXT>\n</DOC>\n")
+    return sgml, (title, f"{text} {style_doc}")
+
+
+def clef_topic_file(year: int, lang: str) -> str:
+    blocks = []
+    for n in CLEF_TOPIC_IDS[year]:
+        title, desc, narr = f"{CLEF_TOPIC_TITLES[lang]} {n}", f"Description {n} &amp; plus ({lang})", f"Narrative {n}"
+        if year == 2000:  # the older style: one-letter prefixes, no closing tags, text on the next line
+            p = CLEF_PREFIX_2000[lang]
+            blocks.append(f"<top>\n<num> C{n:03d}\n<{p}-title>\n{title}\n\n<{p}-desc>\n{desc}\n\n<{p}-narr>\n{narr}\n\n</top>\n")
+        else:
+            num = f"10.2452/{n}-AH" if (lang, n) == ("fr", 142) else f"C{n:03d}"
+            p = lang.upper()
+            blocks.append(f"<top>\n<num> {num} </num>\n<{p}-title> {title} </{p}-title>\n"
+                          f"<{p}-desc> {desc} </{p}-desc>\n<{p}-narr> {narr} </{p}-narr>\n</top>\n\n")
+    return "".join(blocks)
+
+
+def build_clef_tree(root: Path) -> dict[str, tuple[str, str, str]]:
+    """Write a small file for every CLEF LAYOUT path under ``root``; docno → (language, title, text) as the loader must read them."""
+    docs: dict[str, tuple[str, str, str]] = {}
+    written: set[str] = set()
+    from harness.data.clef import LAYOUT
+
+    for year, campaign in LAYOUT.items():
+        for lang, collections in campaign.docs.items():
+            for collection in collections:
+                if collection.pattern in written:
+                    continue
+                written.add(collection.pattern)
+                compressed = "Los Angeles" in collection.name
+                path = root / (instantiate_glob(collection.pattern, "0101") + (".gz" if compressed else ""))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                sgml = "<!-- CLEF test fixture -->\n"
+                for i in (1, 2):
+                    docno = clef_docno(collection, i)
+                    text, (title, body) = clef_sgml_doc(collection, docno, lang, i)
+                    sgml += text
+                    docs[docno] = (lang, title, body)
+                data = sgml.encode("latin-1")
+                path.write_bytes(gzip.compress(data) if compressed else data)
+                assert Path(path) in [Path(p) for p in glob.glob(os.path.join(glob.escape(str(root)), collection.pattern), recursive=True)]
+        for lang, rel in campaign.topics.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(clef_topic_file(year, lang).encode("latin-1"))
+        for lang, rel in campaign.qrels.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lines = [f"{n} 0 {clef_docno(c, i)} {int(i == 1)}"
+                     for n in CLEF_TOPIC_IDS[year] for c in campaign.docs[lang] for i in (1, 2)]
+            path.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return docs

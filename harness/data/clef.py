@@ -8,6 +8,8 @@ Ids::
     clef:2003/fr?root=/data/clef                          French topics, French documents
     clef:2003/fr?root=/data/clef&query_lang=en            English topics, French documents (CLIR)
     clef:2001-2003/es?root=$CLEF_HOME                     the three years' topics and qrels together
+    clef:2000-2003/en?root=$CLEF_HOME&collections=latimes94
+                                                          those topics over LA Times 1994 alone
     clef:2003/multi?root=/data/clef&query_lang=en&doc_langs=de,en,es,fr
                                                           MLIR: one collection of four languages
 
@@ -23,6 +25,11 @@ Options (all optional except ``root``):
 - ``query_lang``, ``doc_langs`` (comma-separated, ``multi`` only): as above.
 - ``fields=title,desc``: topic fields that make the query text (``title``, ``desc``, ``narr``;
   default ``title``), joined with a space.
+- ``collections=latimes94[,...]``: keep only these of the years' collections (keys in `COLLECTIONS`,
+  e.g. ``latimes94``, ``rundschau94,spiegel9495``), as papers that used part of a language's documents
+  did; a language none of them belongs to keeps all its collections. Judgements of the documents
+  left out are dropped (told apart by their doc ids, `Collection.docnos`), and with them topics that
+  judge nothing else.
 - ``docs=<glob>[,<glob>...]``: the document files, replacing the table's collections (one document
   language only); ``docs_<lang>=`` replaces one language's collections of a multilingual id.
   ``topics=<path>[,...]`` and ``qrels=<path>[,...]`` replace the table's topic and qrels files.
@@ -93,6 +100,11 @@ class Collection:
     encoding: str = "latin-1"
     reported_docs: int | None = None
     """Document count as the CLEF overviews report it, from memory (unverified; not checked on load)."""
+    key: str = ""
+    """The short name ``collections=`` takes (`COLLECTIONS`)."""
+    docnos: str = ""
+    """A regular expression the start of each of its doc ids matches (from public scripts, unverified):
+    how judgements of a collection that ``collections=`` leaves out are told apart without reading it."""
 
 
 @dataclass(frozen=True)
@@ -108,22 +120,28 @@ class Campaign:
 
 _DATA = "DocumentData/DataCollections"
 
-LA_TIMES_94 = Collection("Los Angeles Times 1994", f"{_DATA}/English_data/la[0-9]*", reported_docs=113_005)
-GLASGOW_HERALD_95 = Collection("Glasgow Herald 1995", f"{_DATA}/English_data/GlasgowHerald95/**/*",
-                               reported_docs=56_472)
-LE_MONDE_94 = Collection("Le Monde 1994", f"{_DATA}/French_data/new_docno/**/*", reported_docs=44_013)
-SDA_FRENCH_94 = Collection("SDA/ATS French 1994", f"{_DATA}/French_data/sda_french/**/*", reported_docs=43_178)
-SDA_FRENCH_95 = Collection("SDA/ATS French 1995", f"{_DATA}/French_data/ats95/**/*", reported_docs=42_615)
-FRANKFURTER_RUNDSCHAU_94 = Collection("Frankfurter Rundschau 1994", f"{_DATA}/German_data/fr_rundschau/**/*",
-                                      reported_docs=139_715)
-DER_SPIEGEL_94_95 = Collection("Der Spiegel 1994/1995", f"{_DATA}/German_data/der_spiegel/**/*", reported_docs=13_979)
-SDA_GERMAN_94 = Collection("SDA German 1994", f"{_DATA}/German_data/sda_german/**/*", reported_docs=71_677)
-SDA_GERMAN_95 = Collection("SDA German 1995", f"{_DATA}/German_data/sda95/**/*", reported_docs=69_438)
-LA_STAMPA_94 = Collection("La Stampa 1994", f"{_DATA}/Italian_data/la_stampa/**/*", reported_docs=58_051)
-SDA_ITALIAN_94 = Collection("SDA/AGZ Italian 1994", f"{_DATA}/Italian_data/sda_italian/**/*", reported_docs=50_527)
-SDA_ITALIAN_95 = Collection("SDA/AGZ Italian 1995", f"{_DATA}/Italian_data/agz95/**/*", reported_docs=48_980)
-EFE_94 = Collection("EFE 1994", f"{_DATA}/Spanish_data/efe/**/*", reported_docs=215_738)
-EFE_95 = Collection("EFE 1995", f"{_DATA}/Spanish_data/efe95/**/*", reported_docs=238_307)
+
+def _collection(key: str, name: str, folder: str, docs: int, docnos: str) -> Collection:
+    return Collection(name, f"{_DATA}/{folder}", reported_docs=docs, key=key, docnos=docnos)
+
+
+LA_TIMES_94 = _collection("latimes94", "Los Angeles Times 1994", "English_data/la[0-9]*", 113_005, r"LA\d{6}-")
+GLASGOW_HERALD_95 = _collection("glasgow95", "Glasgow Herald 1995", "English_data/GlasgowHerald95/**/*", 56_472,
+                                r"GH95\d{4}-")
+LE_MONDE_94 = _collection("lemonde94", "Le Monde 1994", "French_data/new_docno/**/*", 44_013, r"LEMONDE94-")
+SDA_FRENCH_94 = _collection("ats94", "SDA/ATS French 1994", "French_data/sda_french/**/*", 43_178, r"ATS\.94")
+SDA_FRENCH_95 = _collection("ats95", "SDA/ATS French 1995", "French_data/ats95/**/*", 42_615, r"ATS\.95")
+FRANKFURTER_RUNDSCHAU_94 = _collection("rundschau94", "Frankfurter Rundschau 1994", "German_data/fr_rundschau/**/*",
+                                       139_715, r"FR94\d{4}-")
+DER_SPIEGEL_94_95 = _collection("spiegel9495", "Der Spiegel 1994/1995", "German_data/der_spiegel/**/*", 13_979,
+                                r"SPIEGEL9495-")
+SDA_GERMAN_94 = _collection("sda94", "SDA German 1994", "German_data/sda_german/**/*", 71_677, r"SDA\.94")
+SDA_GERMAN_95 = _collection("sda95", "SDA German 1995", "German_data/sda95/**/*", 69_438, r"SDA\.95")
+LA_STAMPA_94 = _collection("lastampa94", "La Stampa 1994", "Italian_data/la_stampa/**/*", 58_051, r"LASTAMPA94-")
+SDA_ITALIAN_94 = _collection("agz94", "SDA/AGZ Italian 1994", "Italian_data/sda_italian/**/*", 50_527, r"AGZ\.94")
+SDA_ITALIAN_95 = _collection("agz95", "SDA/AGZ Italian 1995", "Italian_data/agz95/**/*", 48_980, r"AGZ\.95")
+EFE_94 = _collection("efe94", "EFE 1994", "Spanish_data/efe/**/*", 215_738, r"EFE1994")
+EFE_95 = _collection("efe95", "EFE 1995", "Spanish_data/efe95/**/*", 238_307, r"EFE1995")
 # Le Monde 1995 belongs to the CLEF 2004+ collections, not to 2000-2003.
 
 LAYOUT: dict[int, Campaign] = {
@@ -179,12 +197,16 @@ LAYOUT: dict[int, Campaign] = {
     ),
 }
 
+COLLECTIONS: dict[str, tuple[str, Collection]] = {
+    c.key: (lang, c) for campaign in LAYOUT.values() for lang, cs in campaign.docs.items() for c in cs}
+"""``collections=`` key → (document language, collection)."""
+
 SKIPPED_FILES = ("*.dtd", "*.tgz", "*.tar", "*.tar.gz", "*.zip", "README*", "readme*", ".*")
 """Names a collection glob may match that are not SGML documents (DTDs, archives, notes)."""
 
 OPTIONS = frozenset({
     "root", "query_lang", "doc_langs", "fields", "docs", "topics", "qrels", "encoding", "topics_encoding",
-    "text_fields", "id_field", "qrels_without_queries",
+    "text_fields", "id_field", "qrels_without_queries", "collections",
 })
 
 ENCODING_HINT = "if the file is in another encoding, say so with encoding=<codec> (topics_encoding= for topic files)"
@@ -218,6 +240,8 @@ class ClefDataset(Dataset):
     topics_encoding: str = "latin-1"
     text_fields: frozenset[str] | None = None
     id_field: str = "DOCNO"
+    left_out: tuple[str, ...] = ()
+    """`Collection.docnos` of the collections ``collections=`` leaves out: their judgements are dropped."""
 
     def _read_docs(self) -> Iterator[Located]:
         for part in self.parts:
@@ -238,8 +262,11 @@ class ClefDataset(Dataset):
                 for topic in read_topics(path, self.topics_encoding, self.fields, ENCODING_HINT)]
 
     def _read_qrels(self) -> Iterator[Located]:
+        dropped = re.compile("|".join(f"(?:{p})" for p in self.left_out)) if self.left_out else None
         for path in self.qrels_files:
-            yield from read_qrels(path)
+            for located in read_qrels(path):
+                if dropped is None or not dropped.match(located.item.doc_id):
+                    yield located
 
     def _name(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() if path.is_relative_to(self.root) else str(path)
@@ -249,7 +276,7 @@ class ClefDataset(Dataset):
             "collections": [[p.lang, p.collection.name, p.collection.pattern, p.collection.encoding] for p in self.parts],
             "query_lang": self.query_lang, "fields": self.fields, "topics_encoding": self.topics_encoding,
             "text_fields": sorted(self.text_fields) if self.text_fields is not None else None,
-            "id_field": self.id_field, "metadata_fields": sorted(METADATA_FIELDS), "title_fields": sorted(TITLE_FIELDS),
+            "id_field": self.id_field, "left_out": list(self.left_out), "metadata_fields": sorted(METADATA_FIELDS), "title_fields": sorted(TITLE_FIELDS),
         }
         yield json.dumps(settings, sort_keys=True).encode()
         for part in self.parts:
@@ -362,17 +389,52 @@ def _check_available(dataset_id: str, years: list[int], doc_langs: list[str], qu
         raise DataError(f"{dataset_id}: {'; '.join(absent)}; choose other years or languages, or name the files")
 
 
+def _table_collections(years: list[int], lang: str) -> list[Collection]:
+    """The years' collections of one document language, in table order."""
+    return list(dict.fromkeys(c for year in years for c in LAYOUT[year].docs.get(lang, ())))
+
+
+def _chosen_collections(dataset_id: str, years: list[int], doc_langs: list[str], docs: dict[str, str | None],
+                        options: dict[str, str]) -> dict[str, tuple[Collection, ...]]:
+    """Per document language that ``collections=`` names, the named collections (checked: known keys,
+    of the id's document languages, among the years' collections, not also chosen by ``docs=``)."""
+    if "collections" not in options:
+        return {}
+    keys = _split(options["collections"])
+    if not keys:
+        raise DataError(f"{dataset_id}: collections= is empty; name some of {', '.join(COLLECTIONS)}")
+    chosen: dict[str, list[Collection]] = {}
+    for key in dict.fromkeys(keys):
+        if key not in COLLECTIONS:
+            raise DataError(f"{dataset_id}: unknown collection {key!r} in collections=; known: {', '.join(COLLECTIONS)}")
+        lang, collection = COLLECTIONS[key]
+        if lang not in doc_langs:
+            raise DataError(f"{dataset_id}: collections={key} holds {language(lang).name} documents, which are not "
+                            f"among the id's ({','.join(doc_langs)})")
+        if docs[lang]:
+            raise DataError(f"{dataset_id}: collections={key} and docs= both choose the {language(lang).name} "
+                            f"documents; use one")
+        offered = _table_collections(years, lang)
+        if collection not in offered:
+            span = f"{years[0]}-{years[-1]}" if len(years) > 1 else str(years[0])
+            raise DataError(f"{dataset_id}: collections={key}: the CLEF {span} {language(lang).name} collections "
+                            f"are {','.join(c.key for c in offered)}")
+        chosen.setdefault(lang, []).append(collection)
+    return {lang: tuple(cs) for lang, cs in chosen.items()}
+
+
 def _expected(years: list[int], doc_langs: list[str], query_lang: str, docs: dict[str, str | None],
-              options: dict[str, str]) -> tuple[list[tuple[str, Collection]], list[tuple[str, str]], list[tuple[str, str]]]:
+              chosen: dict[str, tuple[Collection, ...]], options: dict[str, str],
+              ) -> tuple[list[tuple[str, Collection]], list[tuple[str, str]], list[tuple[str, str]]]:
     """(language, collection) pairs, and labelled topic and qrels paths, from the table or the options."""
     encoding = options.get("encoding")
     collections = []
     for lang in doc_langs:
         if docs[lang]:
-            chosen = [Collection(f"docs= for {lang}", pattern) for pattern in _split(docs[lang])]
+            selected = [Collection(f"docs= for {lang}", pattern) for pattern in _split(docs[lang])]
         else:
-            chosen = list(dict.fromkeys(c for year in years for c in LAYOUT[year].docs[lang]))
-        collections += [(lang, replace(c, encoding=encoding) if encoding else c) for c in chosen]
+            selected = list(chosen.get(lang) or _table_collections(years, lang))
+        collections += [(lang, replace(c, encoding=encoding) if encoding else c) for c in selected]
     if options.get("topics"):
         topics = [("topics", p) for p in _split(options["topics"])]
     else:
@@ -393,6 +455,7 @@ class ClefSettings:
     doc_langs: list[str]
     query_lang: str
     docs: dict[str, str | None]
+    collections: dict[str, tuple[Collection, ...]]
     topics_encoding: str
     fields: tuple[str, ...]
     text_fields: frozenset[str] | None
@@ -416,6 +479,7 @@ def clef_settings(dataset_id: str, path: str, options: dict[str, str]) -> ClefSe
     doc_langs, query_lang = _languages(dataset_id, path, match.group(3).lower(), years, options)
     docs = _docs_overrides(dataset_id, doc_langs, options)
     _check_available(dataset_id, years, doc_langs, query_lang, docs, options)
+    chosen = _chosen_collections(dataset_id, years, doc_langs, docs, options)
     if options.get("encoding"):
         _check_encoding(dataset_id, "encoding", options["encoding"])
     topics_encoding = _check_encoding(dataset_id, "topics_encoding", options.get("topics_encoding") or "latin-1")
@@ -424,7 +488,7 @@ def clef_settings(dataset_id: str, path: str, options: dict[str, str]) -> ClefSe
         raise DataError(f"{dataset_id}: fields= takes a comma-separated subset of {','.join(TOPIC_FIELDS)}, "
                         f"got {options.get('fields')!r}")
     text_fields = frozenset(f.upper() for f in _split(options["text_fields"])) if options.get("text_fields") else None
-    return ClefSettings(years, root, doc_langs, query_lang, docs, topics_encoding, fields, text_fields,
+    return ClefSettings(years, root, doc_langs, query_lang, docs, chosen, topics_encoding, fields, text_fields,
                         options.get("id_field", "DOCNO").strip().upper() or "DOCNO")
 
 
@@ -437,14 +501,17 @@ def check_clef(dataset_id: str, path: str, options: dict[str, str]) -> None:
 
 
 @loader("clef", "clef:YEAR[-YEAR]/LANG|multi?root=DIR[&query_lang=L&doc_langs=de,en&fields=title,desc"
-                "&docs=GLOB&topics=PATH&qrels=PATH&encoding=E]  CLEF 2000-2003 from local ELRA E0008 files",
+                "&collections=latimes94&docs=GLOB&topics=PATH&qrels=PATH&encoding=E]  CLEF 2000-2003 from local ELRA E0008 files",
         check=check_clef)
 def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDataset:
     settings = clef_settings(dataset_id, path, options)
     years, root, doc_langs, query_lang = settings.years, settings.root, settings.doc_langs, settings.query_lang
 
     # Every expected file is looked for before any is read, and all the missing ones are named at once.
-    collections, topic_paths, qrels_paths = _expected(years, doc_langs, query_lang, settings.docs, options)
+    collections, topic_paths, qrels_paths = _expected(years, doc_langs, query_lang, settings.docs,
+                                                      settings.collections, options)
+    left_out = tuple(c.docnos for lang, cs in settings.collections.items()
+                     for c in _table_collections(years, lang) if c not in cs)
     missing: list[str] = []
     parts = []
     for lang, collection in collections:
@@ -473,4 +540,5 @@ def load_clef(dataset_id: str, path: str, options: dict[str, str]) -> ClefDatase
         dataset_id, options, root=root, parts=tuple(parts), query_lang=query_lang,
         topic_files=tuple(resolved["topics"]), qrels_files=tuple(resolved["qrels"]), fields=settings.fields,
         topics_encoding=settings.topics_encoding, text_fields=settings.text_fields, id_field=settings.id_field,
+        left_out=left_out,
     )

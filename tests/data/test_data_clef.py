@@ -6,8 +6,6 @@ small file), so the tests follow the table rather than a second copy of its file
 
 from __future__ import annotations
 
-import glob
-import gzip
 import os
 import re
 from pathlib import Path
@@ -18,115 +16,20 @@ from harness.data import DataError, load_dataset, schemes
 from harness.data.clef import LAYOUT
 from harness.data.formats import text as text_reader
 from harness.data.formats.trec import normalize_topic_id
+from tests.helpers import CLEF_TOPIC_IDS, build_clef_tree, clef_collection_of, clef_docno, instantiate_glob
 
 LANGS = ("en", "fr", "de", "es", "it")
 
-# Raw SGML (latin-1 on disk, with entities) and what the loader must make of it.
-TEXTS = {
-    "en": ("Caf&eacute; society", "The café served naïve tourists &amp; locals.",
-           "Café society", "The café served naïve tourists & locals."),
-    "fr": ("L'été à Paris", "Les élèves ont mangé une crème brûlée &agrave; Noël &amp; après.",
-           "L'été à Paris", "Les élèves ont mangé une crème brûlée à Noël & après."),
-    "de": ("Straßenbau in München", "Die Brücke über die Isar ist schön &#252;brigens.",
-           "Straßenbau in München", "Die Brücke über die Isar ist schön übrigens."),
-    "es": ("El año en España", "El niño comió piñas en Logroño &lt;ayer&gt;.",
-           "El año en España", "El niño comió piñas en Logroño <ayer>."),
-    "it": ("La città più bella", "Perché è così? Università &amp; caffè.",
-           "La città più bella", "Perché è così? Università & caffè."),
-}
-TOPIC_IDS = {2000: (1, 2), 2001: (41, 42), 2002: (91, 92), 2003: (141, 142)}
-TOPIC_TITLES = {"en": "Letter bomb", "fr": "Lettre piégée", "de": "Briefbombe für Kiesbauer",
-                "es": "Carta bomba en España", "it": "Lettera bomba perché"}
-PREFIX_2000 = {"en": "E", "fr": "F", "de": "G", "it": "I", "es": "SP"}
-
-
-def instantiate(pattern: str, stem: str) -> str:
-    """A concrete file name that ``pattern`` matches: ``a/**/*`` → ``a/stem``, ``la[0-9]*`` → ``la0stem``."""
-    concrete = re.sub(r"\[([^\]])[^\]]*\]", r"\1", pattern).replace("**/", "")
-    return concrete.replace("*", stem)
-
-
-def slug(collection) -> str:
-    return re.sub(r"\W+", "", collection.name).upper()
-
-
-def sgml_doc(collection, docno: str, lang: str, style_doc: int) -> tuple[str, tuple[str, str]]:
-    raw_title, raw_text, title, text = TEXTS[lang]
-    if "SDA" in collection.name:
-        lead = f"Lead {style_doc} &quot;{lang}&quot;"
-        sgml = (f"<DOC>\n<DOCNO>{docno}</DOCNO>\n<DOCID>{docno}</DOCID>\n<DAT>01.01.1994</DAT>\n"
-                f"<TI>{raw_title}</TI>\n<LD>{lead}</LD>\n<TX>{raw_text}\n{style_doc}</TX>\n</DOC>\n")
-        return sgml, (title, f'Lead {style_doc} "{lang}"\n{text} {style_doc}')
-    if "Los Angeles" in collection.name:
-        sgml = (f"<DOC>\n<DOCNO> {docno} </DOCNO>\n<DOCID> {1000 + style_doc} </DOCID>\n"
-                f"<DATE>\n<P>\nJanuary 1, 1994, Saturday\n</P>\n</DATE>\n<SECTION><P>Metro</P></SECTION>\n"
-                f"<HEADLINE>\n<P>\n{raw_title}\n</P>\n</HEADLINE>\n<TEXT>\n<P>\n{raw_text}\n</P>\n<P>{style_doc}</P>\n</TEXT>\n</DOC>\n")
-        return sgml, (title, f"{text} {style_doc}")
-    sgml = (f"<DOC>\n<DOCNO>{docno}</DOCNO>\n<DOCID>{docno}</DOCID>\n<DATE>19940101</DATE>\n"
-            f"<TITLE>{raw_title}</TITLE>\n<TEXT>\n{raw_text}\n{style_doc}\n</TEXT>\n</DOC>\n")
-    return sgml, (title, f"{text} {style_doc}")
-
-
-def topic_file(year: int, lang: str) -> str:
-    blocks = []
-    for n in TOPIC_IDS[year]:
-        title, desc, narr = f"{TOPIC_TITLES[lang]} {n}", f"Description {n} &amp; plus ({lang})", f"Narrative {n}"
-        if year == 2000:  # the older style: one-letter prefixes, no closing tags, text on the next line
-            p = PREFIX_2000[lang]
-            blocks.append(f"<top>\n<num> C{n:03d}\n<{p}-title>\n{title}\n\n<{p}-desc>\n{desc}\n\n<{p}-narr>\n{narr}\n\n</top>\n")
-        else:
-            num = f"10.2452/{n}-AH" if (lang, n) == ("fr", 142) else f"C{n:03d}"
-            p = lang.upper()
-            blocks.append(f"<top>\n<num> {num} </num>\n<{p}-title> {title} </{p}-title>\n"
-                          f"<{p}-desc> {desc} </{p}-desc>\n<{p}-narr> {narr} </{p}-narr>\n</top>\n\n")
-    return "".join(blocks)
-
-
-def build_tree(root: Path) -> dict[str, tuple[str, str, str]]:
-    """Write every LAYOUT file under ``root``; docno → (language, title, text) as the loader must read them."""
-    docs: dict[str, tuple[str, str, str]] = {}
-    written: set[str] = set()
-    for year, campaign in LAYOUT.items():
-        for lang, collections in campaign.docs.items():
-            for collection in collections:
-                if collection.pattern in written:
-                    continue
-                written.add(collection.pattern)
-                compressed = "Los Angeles" in collection.name
-                path = root / (instantiate(collection.pattern, "0101") + (".gz" if compressed else ""))
-                path.parent.mkdir(parents=True, exist_ok=True)
-                sgml = "<!-- CLEF test fixture -->\n"
-                for i in (1, 2):
-                    docno = f"{slug(collection)}-000{i}"
-                    text, (title, body) = sgml_doc(collection, docno, lang, i)
-                    sgml += text
-                    docs[docno] = (lang, title, body)
-                data = sgml.encode("latin-1")
-                path.write_bytes(gzip.compress(data) if compressed else data)
-                assert Path(path) in [Path(p) for p in glob.glob(os.path.join(glob.escape(str(root)), collection.pattern), recursive=True)]
-        for lang, rel in campaign.topics.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(topic_file(year, lang).encode("latin-1"))
-        for lang, rel in campaign.qrels.items():
-            path = root / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            lines = [f"{n} 0 {slug(c)}-000{i} {int(i == 1)}"
-                     for n in TOPIC_IDS[year] for c in campaign.docs[lang] for i in (1, 2)]
-            path.write_text("\n".join(lines) + "\n", encoding="latin-1")
-    return docs
-
-
 def expected_qrels(year: int, langs) -> dict[str, dict[str, int]]:
     campaign = LAYOUT[year]
-    return {str(n): {f"{slug(c)}-000{i}": int(i == 1) for lang in langs for c in campaign.docs[lang] for i in (1, 2)}
-            for n in TOPIC_IDS[year]}
+    return {str(n): {clef_docno(c, i): int(i == 1) for lang in langs for c in campaign.docs[lang] for i in (1, 2)}
+            for n in CLEF_TOPIC_IDS[year]}
 
 
 @pytest.fixture
 def tree(tmp_path):
     root = tmp_path / "clef"
-    return root, build_tree(root)
+    return root, build_clef_tree(root)
 
 
 def docs_of(dataset):
@@ -134,8 +37,8 @@ def docs_of(dataset):
 
 
 def collection_docs(expected, year: int, lang: str):
-    names = {slug(c) for c in LAYOUT[year].docs[lang]}
-    return {k: v for k, v in expected.items() if k.rsplit("-", 1)[0] in names}
+    names = {c.key for c in LAYOUT[year].docs[lang]}
+    return {k: v for k, v in expected.items() if clef_collection_of(k) in names}
 
 
 def test_scheme_registered():
@@ -167,11 +70,11 @@ def test_monolingual_french(tree):
     ds = load_dataset(f"clef:2003/fr?root={root}")
     docs = docs_of(ds)
     assert docs == collection_docs(expected, 2003, "fr")
-    assert {slug(c) for c in LAYOUT[2003].docs["fr"]} == {k.rsplit("-", 1)[0] for k in docs}
+    assert {c.key for c in LAYOUT[2003].docs["fr"]} == {clef_collection_of(k) for k in docs}
     assert all(lang == "fr" for lang, _, _ in docs.values())
-    le_monde = docs["LEMONDE1994-0001"]
+    le_monde = docs["LEMONDE94-000001"]
     assert le_monde == ("fr", "L'été à Paris", "Les élèves ont mangé une crème brûlée à Noël & après. 1")
-    assert docs["SDAATSFRENCH1994-0002"] == (
+    assert docs["ATS.940101.0002"] == (
         "fr", "L'été à Paris", 'Lead 2 "fr"\nLes élèves ont mangé une crème brûlée à Noël & après. 2')
     assert [(q.query_id, q.text, q.language) for q in ds.queries()] == [
         ("141", "Lettre piégée 141", "fr"), ("142", "Lettre piégée 142", "fr")]
@@ -185,7 +88,7 @@ def test_gzipped_los_angeles_times_and_metadata_left_out(tree):
     assert list((root / "DocumentData/DataCollections/English_data").glob("la*.gz"))
     docs = docs_of(load_dataset(f"clef:2001/en?root={root}"))
     assert docs == collection_docs(expected, 2001, "en")
-    assert docs["LOSANGELESTIMES1994-0001"] == ("en", "Café society", "The café served naïve tourists & locals. 1")
+    assert docs["LA010194-0001"] == ("en", "Café society", "The café served naïve tourists & locals. 1")
 
 
 def test_multilingual(tree):
@@ -195,8 +98,8 @@ def test_multilingual(tree):
     want = {k: v for lang in ("de", "en", "es", "fr") for k, v in collection_docs(expected, 2003, lang).items()}
     assert docs == want
     assert {lang for lang, _, _ in docs.values()} == {"de", "en", "es", "fr"}
-    assert docs["EFE1995-0001"][0] == "es" and docs["GLASGOWHERALD1995-0002"][0] == "en"
-    assert not any(k.startswith(("LASTAMPA", "SDAAGZ")) for k in docs)
+    assert docs["EFE19950101-00001"][0] == "es" and docs["GH950102-000002"][0] == "en"
+    assert not any(k.startswith(("LASTAMPA", "AGZ")) for k in docs)
     assert ds.doc_languages == ("de", "en", "es", "fr")
     assert [(q.query_id, q.text, q.language) for q in ds.queries()] == [
         ("141", "Letter bomb 141", "en"), ("142", "Letter bomb 142", "en")]
@@ -298,7 +201,7 @@ def test_docs_override(tree):
     (root / "mine" / "qrels2").write_text("141 0 MINE-2 1\n")
     ds = load_dataset(f"clef:2003/fr?root={root}&docs={utf8}&encoding=utf-8&qrels=mine/qrels2")
     assert docs_of(ds) == {"MINE-2": ("fr", "", "Ça")}
-    with pytest.raises(DataError, match=r"qrels_FR:1: qrels judge doc 'LEMONDE1994-0001'"):
+    with pytest.raises(DataError, match=r"qrels_FR:1: qrels judge doc 'LEMONDE94-000001'"):
         docs_of(load_dataset(f"clef:2003/fr?root={root}&docs=mine/**/*.sgml"))
 
 
@@ -306,11 +209,11 @@ def test_docs_override_per_language_in_multilingual(tree):
     root, expected = tree
     qrels = root / "qrels-en-la-fr"  # the table's English qrels judge Glasgow Herald documents too
     qrels.write_text("".join(line for rel in (LAYOUT[2003].qrels["en"], LAYOUT[2003].qrels["fr"])
-                             for line in (root / rel).read_text().splitlines(keepends=True) if "GLASGOW" not in line))
+                             for line in (root / rel).read_text().splitlines(keepends=True) if "GH95" not in line))
     ds = load_dataset(f"clef:2003/multi?root={root}&doc_langs=en,fr"
                       f"&docs_en=DocumentData/DataCollections/English_data/la*&qrels={qrels}")
     docs = docs_of(ds)
-    assert {k.rsplit("-", 1)[0] for k, v in docs.items() if v[0] == "en"} == {"LOSANGELESTIMES1994"}
+    assert {clef_collection_of(k) for k, v in docs.items() if v[0] == "en"} == {"latimes94"}
     assert {k for k, v in docs.items() if v[0] == "fr"} == set(collection_docs(expected, 2003, "fr"))
     with pytest.raises(DataError, match="docs_<lang>"):
         load_dataset(f"clef:2003/multi?root={root}&docs=x/*")
@@ -321,10 +224,10 @@ def test_topics_and_qrels_override(tree, tmp_path):
     topics = tmp_path / "my-topics.txt"
     topics.write_text("<top>\n<num> C007 </num>\n<EN-title> Own topic </EN-title>\n</top>\n", encoding="latin-1")
     qrels = tmp_path / "my-qrels"
-    qrels.write_text("7 0 EFE1994-0002 2\n", encoding="latin-1")
+    qrels.write_text("7 0 EFE19940101-00002 2\n", encoding="latin-1")
     ds = load_dataset(f"clef:2003/es?root={root}&query_lang=en&topics={topics}&qrels={qrels}")
     assert [(q.query_id, q.text, q.language) for q in ds.queries()] == [("7", "Own topic", "en")]
-    assert ds.qrels() == {"7": {"EFE1994-0002": 2}}
+    assert ds.qrels() == {"7": {"EFE19940101-00002": 2}}
 
 
 def test_text_fields_and_id_field(tree):
@@ -347,7 +250,7 @@ def test_root_with_variables(tree, monkeypatch):
 
 def test_root_with_glob_characters(tmp_path):
     root = tmp_path / "clef[2003]"
-    expected = build_tree(root)
+    expected = build_clef_tree(root)
     assert docs_of(load_dataset(f"clef:2003/es?root={root}")) == collection_docs(expected, 2003, "es")
 
 
@@ -422,7 +325,7 @@ def test_unknown_or_unusable_encoding(tree):
 
 def test_doc_without_docno(tree):
     root, _ = tree
-    path = root / instantiate(LAYOUT[2003].docs["it"][0].pattern, "0101")
+    path = root / instantiate_glob(LAYOUT[2003].docs["it"][0].pattern, "0101")
     text = path.read_bytes().decode("latin-1")
     lines = text.splitlines(keepends=True)
     second = [i for i, l in enumerate(lines) if l.startswith("<DOC>")][1]
@@ -437,7 +340,7 @@ def test_doc_without_docno(tree):
 def test_unclosed_doc(tree, monkeypatch, chunk):
     monkeypatch.setattr(text_reader, "CHUNK_SIZE", chunk)
     root, _ = tree
-    path = root / instantiate(LAYOUT[2003].docs["it"][0].pattern, "0101")
+    path = root / instantiate_glob(LAYOUT[2003].docs["it"][0].pattern, "0101")
     text = path.read_bytes().decode("latin-1")
     first, second = [n for n, line in enumerate(text.split("\n"), 1) if line == "<DOC>"]
     last = text.rindex("</DOC>")
@@ -453,23 +356,23 @@ def test_duplicate_docno_across_files(tree):
     root, _ = tree
     folder = root / "DocumentData/DataCollections/French_data/ats95"
     dup = folder / "0102"
-    dup.write_bytes(b"<DOC>\n<DOCNO>LEMONDE1994-0002</DOCNO>\n<TX>encore</TX>\n</DOC>\n")
+    dup.write_bytes(b"<DOC>\n<DOCNO>LEMONDE94-000002</DOCNO>\n<TX>encore</TX>\n</DOC>\n")
     ds = load_dataset(f"clef:2003/fr?root={root}")
     with pytest.raises(DataError) as info:
         list(ds.docs())
     assert f"{dup}:1" in str(info.value)
-    assert "duplicate doc id 'LEMONDE1994-0002'" in str(info.value)
+    assert "duplicate doc id 'LEMONDE94-000002'" in str(info.value)
 
 
 def test_malformed_qrels_line(tree):
     root, _ = tree
     path = root / LAYOUT[2003].qrels["fr"]
     with open(path, "a", encoding="latin-1") as f:
-        f.write("141 0 LEMONDE1994-0001\n")
+        f.write("141 0 LEMONDE94-000001\n")
     line = path.read_text(encoding="latin-1").count("\n")
     with pytest.raises(DataError, match=rf"{re.escape(str(path))}:{line}: expected 4 columns"):
         load_dataset(f"clef:2003/fr?root={root}").qrels()
-    path.write_text("141 0 LEMONDE1994-0001 yes\n", encoding="latin-1")
+    path.write_text("141 0 LEMONDE94-000001 yes\n", encoding="latin-1")
     with pytest.raises(DataError, match=rf"{re.escape(str(path))}:1: relevance must be an integer"):
         load_dataset(f"clef:2003/fr?root={root}").qrels()
 
@@ -477,7 +380,7 @@ def test_malformed_qrels_line(tree):
 def test_qrels_for_unknown_topic(tree):
     root, _ = tree
     with open(root / LAYOUT[2003].qrels["fr"], "a", encoding="latin-1") as f:
-        f.write("199 0 LEMONDE1994-0001 1\n")
+        f.write("199 0 LEMONDE94-000001 1\n")
     path = root / LAYOUT[2003].qrels["fr"]
     line = path.read_text(encoding="latin-1").count("\n")
     where = re.escape(f"{path}:{line}")
@@ -493,13 +396,13 @@ def test_fingerprint(tree):
     assert load_dataset(dataset_id).fingerprint == first
     qrels = root / LAYOUT[2003].qrels["fr"]
     original = qrels.read_bytes()
-    qrels.write_bytes(original.replace(b"141 0 LEMONDE1994-0002 0", b"141 0 LEMONDE1994-0002 1"))
+    qrels.write_bytes(original.replace(b"141 0 LEMONDE94-000002 0", b"141 0 LEMONDE94-000002 1"))
     changed = load_dataset(dataset_id).fingerprint
     assert changed != first
     qrels.write_bytes(original)
     assert load_dataset(dataset_id).fingerprint == first
     # Document files enter by name and size only (documented): a same-size edit is not seen, a new file is.
-    doc = root / instantiate(LAYOUT[2003].docs["fr"][0].pattern, "0101")
+    doc = root / instantiate_glob(LAYOUT[2003].docs["fr"][0].pattern, "0101")
     doc.write_bytes(doc.read_bytes().replace(b"Paris", b"Lille"))
     assert load_dataset(dataset_id).fingerprint == first
     (doc.parent / "0102").write_bytes(b"<DOC><DOCNO>X</DOCNO></DOC>\n")
@@ -564,10 +467,10 @@ def test_qrels_naming_an_unknown_doc(tree):
 
 def test_pair_judged_twice(tree):
     root, _ = tree
-    path, line = append_qrels(root, "fr", "C141 0 LEMONDE1994-0001 1\n")  # the same grade again: accepted
-    assert load_dataset(f"clef:2003/fr?root={root}").qrels()["141"]["LEMONDE1994-0001"] == 1
-    path, line = append_qrels(root, "fr", "141 0 LEMONDE1994-0001 0\n")
-    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:{line}: query '141' judges doc 'LEMONDE1994-0001' 0, "
+    path, line = append_qrels(root, "fr", "C141 0 LEMONDE94-000001 1\n")  # the same grade again: accepted
+    assert load_dataset(f"clef:2003/fr?root={root}").qrels()["141"]["LEMONDE94-000001"] == 1
+    path, line = append_qrels(root, "fr", "141 0 LEMONDE94-000001 0\n")
+    with pytest.raises(DataError, match=rf"{re.escape(str(path))}:{line}: query '141' judges doc 'LEMONDE94-000001' 0, "
                                         "but an earlier line judged it 1"):
         load_dataset(f"clef:2003/fr?root={root}").qrels()
 
