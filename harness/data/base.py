@@ -245,19 +245,39 @@ class Dataset(ABC):
         return h.hexdigest()[:16]
 
     def describe(self) -> dict[str, object]:
-        """Summary for records: judged queries, queries with empty text (never searched: unjudged), and
-        documents and empty documents (empty or whitespace-only title and text) once `docs` has read
-        them all in this process (None before)."""
+        """Summary for records: judged queries, queries with empty text (never searched: unjudged),
+        judgements and relevant ones (grade > 0), and documents and empty documents (empty or
+        whitespace-only title and text) once `docs` has read them all in this process (None before).
+        Published dataset statistics are compared with these (`STATISTICS`)."""
         docs, empty_docs = self._doc_counts or (None, None)
+        qrels = self.qrels()
         return {
             "id": self.dataset_id,
             "fingerprint": self.fingerprint,
             "doc_languages": list(self.doc_languages),
             "queries": len(self.queries()),
             "empty_queries": len(self._checked_queries[1]),
+            "judgements": sum(len(judged) for judged in qrels.values()),
+            "relevant": sum(grade > 0 for judged in qrels.values() for grade in judged.values()),
             "docs": docs,
             "empty_docs": empty_docs,
         }
+
+
+STATISTICS = ("queries", "docs", "judgements", "relevant", "relevant_per_query")
+"""Dataset statistics a published table can state and `statistic` reads from a `Dataset.describe`."""
+
+
+def statistic(described: Mapping[str, object], name: str) -> float | None:
+    """One of `STATISTICS` from a `Dataset.describe` record (None where it lacks the counts: documents
+    not read in that process, or a record made before judgements were counted)."""
+    if name == "relevant_per_query":
+        relevant, queries = described.get("relevant"), described.get("queries")
+        return relevant / queries if isinstance(relevant, int) and isinstance(queries, int) and queries else None
+    if name not in STATISTICS:
+        raise ValueError(f"unknown dataset statistic {name!r}; known: {', '.join(STATISTICS)}")
+    value = described.get(name)
+    return value if isinstance(value, int) else None
 
 
 def sha256_file(path, chunk: int = 1 << 20) -> bytes:

@@ -37,6 +37,12 @@ Extensions beyond a plain measure column:
   Their values may also be text as printed (``"12.8M"``, ``"32× V100"``, ``"yes"``).
 * ``cell_precision: {column: decimals}`` on a row, for single cells printed with other decimals
   than their column (e.g. ``74.8`` in a column of ``74.80``-style values).
+* dataset statistics: ``{statistic: docs, dataset: clef, label: "# D"}`` (one of
+  `harness.data.base.STATISTICS`: queries, docs, judgements, relevant, relevant_per_query) for counts
+  the paper gives of a collection, compared with the loader's own counts of the suite's unit
+  (``dataset`` × the column's ``lang``, else the row's ``lang``: a table with a row per language
+  gives each row ``lang: en`` and ``harness_system: null``). Never scaled; a count printed without
+  decimals must match exactly (±0.5).
 * ``unit_systems: {dataset/lang: label}`` on a row, where the paper's numbers for one collection
   came from other settings than the rest of the row (ColBERT-XM Table 1's English BM25 is k1 0.9 /
   b 0.4, its other languages 0.82 / 0.68): that unit is read from another system label of the
@@ -65,6 +71,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.data.base import STATISTICS
 from harness.evaluate import parse_measures
 from harness.paths import repo_root
 from harness.spec import LABEL, SuiteError
@@ -152,13 +159,39 @@ class QuantityColumn(Strict):
     precision: int | None = Field(None, ge=0)
 
 
+class StatisticColumn(Strict):
+    """A count of a collection (queries, documents, judgements, ...) that the paper states and the
+    harness's loader counts too: compared with what the suite's index records describe."""
+
+    statistic: str
+    dataset: str = Field(pattern=LABEL)
+    lang: str | None = Field(None, pattern=LABEL, description="language key in the suite; else the row's lang")
+    suite: str | None = Field(None, pattern=LABEL, description="overrides the table's suite")
+    label: str | None = None
+    precision: int | None = Field(None, ge=0)
+
+    @field_validator("statistic")
+    @classmethod
+    def _statistic(cls, v: str) -> str:
+        if v not in STATISTICS:
+            raise ValueError(f"unknown statistic {v!r}; known: {', '.join(STATISTICS)}")
+        return v
+
+    def unit(self, row: Row) -> tuple[str, str | None]:
+        """The (dataset, lang) the cell of ``row`` describes (lang None: neither names one)."""
+        return self.dataset, self.lang or row.lang
+
+
 def _column_kind(value: Any) -> str:
-    has_quantity = "quantity" in value if isinstance(value, dict) else isinstance(value, QuantityColumn)
-    return "quantity" if has_quantity else "measure"
+    for key, kind in (("quantity", QuantityColumn), ("statistic", StatisticColumn)):
+        if key in value if isinstance(value, dict) else isinstance(value, kind):
+            return key
+    return "measure"
 
 
 Column = Annotated[
-    Annotated[MeasureColumn, Tag("measure")] | Annotated[QuantityColumn, Tag("quantity")],
+    Annotated[MeasureColumn, Tag("measure")] | Annotated[QuantityColumn, Tag("quantity")]
+    | Annotated[StatisticColumn, Tag("statistic")],
     Discriminator(_column_kind),
 ]
 
@@ -166,6 +199,8 @@ Column = Annotated[
 class Row(Strict):
     system: str = Field(min_length=1, description="as printed")
     harness_system: str | None = Field(pattern=LABEL, description="system label in the suite, or null")
+    lang: str | None = Field(None, pattern=LABEL, description="language key in the suite that the row's "
+                                                              "statistic cells describe (a row per language)")
     note: str | None = None
     values: dict[str, Value]
     cell_precision: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=dict)
@@ -214,9 +249,14 @@ class PublishedTable(Strict):
                 raise ValueError(f"row {row.system!r}: unit_systems names units no column measures "
                                  f"{sorted(set(row.unit_systems) - units)} (keys are 'dataset/lang')")
             for key, value in row.values.items():
-                if isinstance(value, str) and isinstance(self.columns[key], MeasureColumn):
+                column = self.columns[key]
+                if isinstance(value, str) and isinstance(column, (MeasureColumn, StatisticColumn)):
                     raise ValueError(  # noqa: TRY004 (pydantic reports ValueErrors only)
-                        f"row {row.system!r}, column {key!r}: a measure column takes a number or null, not {value!r}")
+                        f"row {row.system!r}, column {key!r}: a {'measure' if isinstance(column, MeasureColumn) else 'statistic'} "
+                        f"column takes a number or null, not {value!r}")
+                if isinstance(column, StatisticColumn) and value is not None and column.unit(row)[1] is None:
+                    raise ValueError(f"row {row.system!r}, column {key!r}: a statistic needs a lang, on the column "
+                                     f"or on the row")
         return self
 
     def precision(self, row: Row, column: str) -> int:

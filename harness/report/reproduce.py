@@ -8,6 +8,10 @@ Every cell that names a harness system must be producible by its suite: the suit
 row's system label, the column's (dataset, lang) units and its measure (`problems` lists what is
 not; a test holds the shipped tables to it).
 
+A statistic cell (a collection's queries, documents, judgements) is compared with the counts the
+loader recorded when the suite indexed that unit: the ``dataset`` description in the index record of
+a system whose evaluation of the unit is current (`harness.data.base.statistic`).
+
 Statuses of a cell: ``ok`` / ``outside`` (measured vs published, within tolerance or not),
 ``not run`` (an eval file or measure is missing, or the suite cannot produce the cell: the detail
 says which), ``stale`` (the eval file was made with other suite
@@ -26,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import jobs, layout
-from harness.data.base import DataError
+from harness.data.base import DataError, statistic
 from harness.evaluate import means, parse_measures, read_per_query
 from harness.report.published import (
     MeasureColumn,
@@ -34,6 +38,7 @@ from harness.report.published import (
     PublishedTableError,
     QuantityColumn,
     Row,
+    StatisticColumn,
     load_tables,
 )
 from harness.spec import Suite, SuiteError, Unit, load_suite
@@ -82,17 +87,30 @@ def _canonical(measure: str) -> str:
     return str(parse_measures([measure])[0])
 
 
-def column_problem(table: PublishedTable, column: MeasureColumn, suites: Suites) -> str | None:
-    """Why the column's suite cannot produce it (the suite is missing or lacks one of its units or
-    its measure), or None."""
-    name = column.suite or table.suite
+def _units_problem(name: str, units: list[tuple[str, str]], suites: Suites) -> str | None:
+    """Why suite ``name`` cannot hold ``units`` (it is missing, or lacks some), or None."""
     suite = _suite(name, suites)
     if isinstance(suite, str):
         return suite
     have = {(u.dataset, u.lang) for u in suite.units()}
-    missing = [f"{d}/{lang}" for d, lang in column.units() if (d, lang) not in have]
-    if missing:
-        return f"suite {name!r} has no {', '.join(missing)}"
+    missing = [f"{d}/{lang}" for d, lang in units if (d, lang) not in have]
+    return f"suite {name!r} has no {', '.join(missing)}" if missing else None
+
+
+def statistic_problem(table: PublishedTable, row: Row, column: StatisticColumn, suites: Suites) -> str | None:
+    """Why no run of the suite can ever count this statistic cell (no suite, or no such unit), or None."""
+    dataset, lang = column.unit(row)
+    return _units_problem(column.suite or table.suite, [(dataset, lang or "")], suites)
+
+
+def column_problem(table: PublishedTable, column: MeasureColumn, suites: Suites) -> str | None:
+    """Why the column's suite cannot produce it (the suite is missing or lacks one of its units or
+    its measure), or None."""
+    name = column.suite or table.suite
+    if problem := _units_problem(name, column.units(), suites):
+        return problem
+    suite = _suite(name, suites)
+    assert not isinstance(suite, str)
     if _canonical(column.measure) not in {_canonical(m) for m in suite.measures}:
         return f"suite {name!r} does not measure {column.measure} (it measures {', '.join(suite.measures)})"
     return None
@@ -123,6 +141,10 @@ def problems(table: PublishedTable, suites: Suites | None = None) -> list[str]:
         if isinstance(column, MeasureColumn) and (problem := column_problem(table, column, suites)):
             found.append(f"column {key!r}: {problem}")
     for row in table.rows:
+        for key, column in table.columns.items():
+            if (isinstance(column, StatisticColumn) and row.values[key] is not None
+                    and (problem := statistic_problem(table, row, column, suites))):
+                found.append(f"row {row.system!r}, column {key!r}: {problem}")
         if row.harness_system is None:
             continue
         for key, column in table.columns.items():
@@ -166,6 +188,36 @@ def _measure(table: PublishedTable, column: MeasureColumn, labels: list[str], su
     return sum(values) / len(values) * table.scale, why, bool(stale)
 
 
+def _statistic(table: PublishedTable, row: Row, column: StatisticColumn, suites: Suites) -> tuple[float | None, str, bool]:
+    """The loader's count for the cell's unit, from the index record of the first system label whose
+    evaluation of the unit is current; or (None, why not); and whether only stale ones exist."""
+    name = column.suite or table.suite
+    suite = _suite(name, suites)
+    assert isinstance(suite, Suite), "diff checks statistic_problem first"
+    dataset, lang = column.unit(row)
+    unit = suite.unit(dataset, lang or "")
+    stale, lacking = [], []
+    for label in suite.systems:
+        if not layout.path("evaluate", name, label, unit).is_file():
+            continue
+        pointer = layout.path("index", name, label, unit)
+        if not jobs.current(suite, label, unit):
+            stale.append(str(pointer))
+            continue
+        if not pointer.is_file():
+            lacking.append(f"no {pointer}")
+            continue
+        value = statistic(layout.pointed(pointer).data.get("dataset") or {}, column.statistic)
+        if value is not None:
+            return value, "", False
+        lacking.append(f"no count of {column.statistic} in {pointer}")
+    if lacking:
+        return None, "; ".join(lacking), False
+    if stale:
+        return None, f"made with other settings or code than now: {', '.join(stale)}", True
+    return None, f"no current evaluation of {dataset}/{lang} in suite {name!r}: its index records hold the counts", False
+
+
 def _shown_system(row: Row, column: MeasureColumn) -> str | None:
     """The system label(s) a cell reads: the row's, or where ``unit_systems`` replaces it for some
     of the column's units, those (``bm25-k1-0.9`` alone; ``bm25, mmarco/en: bm25-k1-0.9`` in an average)."""
@@ -193,6 +245,13 @@ def diff(table: PublishedTable) -> list[Cell]:
             if isinstance(column, QuantityColumn):
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=None, status=PUBLISHED_ONLY))
                 continue
+            if isinstance(column, StatisticColumn):
+                base["harness_system"] = "/".join(str(part) for part in column.unit(row))
+                problem = statistic_problem(table, row, column, suites)
+                measured, why, stale = ((None, CANNOT + problem, False) if problem is not None
+                                        else _statistic(table, row, column, suites))
+                cells.append(_compared(base, measured, why, stale, table.tolerance_for(row, key)))
+                continue
             if row.harness_system is None:
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=None, status=NO_SYSTEM))
                 continue
@@ -203,21 +262,22 @@ def diff(table: PublishedTable) -> list[Cell]:
             else:
                 labels = [row.system_for(d, lang) or "" for d, lang in column.units()]
                 measured, why, stale = _measure(table, column, labels, suites, cache)
-            tolerance = table.tolerance_for(row, key)
-            if published is None:
-                cells.append(Cell(**base, measured=measured, delta=None, tolerance=None,
-                                  status=NOT_PUBLISHED, detail=why))
-            elif stale:
-                cells.append(Cell(**base, measured=measured, delta=None, tolerance=tolerance, status=STALE, detail=why))
-            elif measured is None:
-                cells.append(Cell(**base, measured=None, delta=None, tolerance=tolerance,
-                                  status=NOT_RUN, detail=why))
-            else:
-                delta = measured - float(published)
-                inside = abs(delta) <= tolerance * (1 + 1e-9) + 1e-12
-                cells.append(Cell(**base, measured=measured, delta=delta, tolerance=tolerance,
-                                  status=OK if inside else OUTSIDE))
+            cells.append(_compared(base, measured, why, stale, table.tolerance_for(row, key)))
     return cells
+
+
+def _compared(base: dict[str, Any], measured: float | None, why: str, stale: bool, tolerance: float) -> Cell:
+    """The cell of a published number (``base``) and what was measured: its status by the tolerance."""
+    published = base["published"]
+    if published is None:
+        return Cell(**base, measured=measured, delta=None, tolerance=None, status=NOT_PUBLISHED, detail=why)
+    if stale:
+        return Cell(**base, measured=measured, delta=None, tolerance=tolerance, status=STALE, detail=why)
+    if measured is None:
+        return Cell(**base, measured=None, delta=None, tolerance=tolerance, status=NOT_RUN, detail=why)
+    delta = measured - float(published)
+    inside = abs(delta) <= tolerance * (1 + 1e-9) + 1e-12
+    return Cell(**base, measured=measured, delta=delta, tolerance=tolerance, status=OK if inside else OUTSIDE)
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -265,10 +325,10 @@ def render(table: PublishedTable, cells: list[Cell]) -> str:
         for c in row_cells:
             column = table.columns[c.column]
             name = c.column if column.label is None else f"{c.column} ({column.label})"
-            extra = 2 if c.measured is not None else 0
+            extra = 2 if isinstance(c.measured, float) else 0  # counts are shown as they are
             lines.append(
                 f"| {row} [{c.harness_system}] | {name} | {_fmt(c.published, c.precision)} "
-                f"| {_fmt(c.measured, c.precision + extra)} | {_fmt(c.delta, c.precision + 2, signed=True)} "
+                f"| {_fmt(c.measured, c.precision + extra)} | {_fmt(c.delta, c.precision + extra, signed=True)} "
                 f"| {_fmt(c.tolerance, c.precision + 1) if c.tolerance is not None else ''} "
                 f"| {MARKS[c.status]} {c.status}{f' ({c.detail})' if c.detail and c.status != NOT_RUN else ''} |")
     if len(lines) == 8:

@@ -99,6 +99,8 @@ def test_mmarco_fingerprint_and_describe(mmarco_nl):
         "doc_languages": ["nl"],
         "queries": 3,
         "empty_queries": 0,
+        "judgements": 4,
+        "relevant": 4,
         "docs": 4,  # counted: the fixture read the documents before describe()
         "empty_docs": 0,
     }
