@@ -246,7 +246,7 @@ def diff(table: PublishedTable) -> list[Cell]:
                 cells.append(Cell(**base, measured=None, delta=None, tolerance=None, status=PUBLISHED_ONLY))
                 continue
             if isinstance(column, StatisticColumn):
-                base["harness_system"] = "/".join(str(part) for part in column.unit(row))
+                base["harness_system"] = "/".join(part for part in column.unit(row) if part)
                 problem = statistic_problem(table, row, column, suites)
                 measured, why, stale = ((None, CANNOT + problem, False) if problem is not None
                                         else _statistic(table, row, column, suites))
