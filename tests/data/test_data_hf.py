@@ -211,3 +211,16 @@ def test_a_json_qrels_score_column_may_be_text(hub: Path) -> None:
     with pytest.raises(DataError, match=r"en-qrels/dev row 0: relevance must be an integer, got 1.5"):
         load_dataset(f"hf:{REPO_ID}?subset=en&split=dev").qrels()
 
+
+
+def test_hf_hub_cache_takes_precedence_over_hf_home(hub: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub's own rule: ``$HF_HUB_CACHE``, else ``$HF_HOME/hub``."""
+    stage(hub, REPO_ID, mteb_files({"en": TOY}, "dev"), commit_of("home"))
+    other = tmp_path / "elsewhere"
+    bigger = {**TOY, "corpus": [*CORPUS, {"id": "d4", "title": "", "text": "only here"}]}
+    stage(other, REPO_ID, mteb_files({"en": bigger}, "dev"), commit_of("elsewhere"))
+    dataset_id = f"hf:{REPO_ID}?subset=en&split=dev"
+    assert len(list(load_dataset(dataset_id).docs())) == 3
+    monkeypatch.setenv("HF_HUB_CACHE", str(other))
+    dataset = load_dataset(dataset_id)
+    assert len(list(dataset.docs())) == 4 and dataset.describe()["source"]["commit"] == commit_of("elsewhere")
