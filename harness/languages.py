@@ -38,11 +38,20 @@ def _lucene(package: str, cls: str) -> str:
     return f"{LUCENE}.{package}.{cls}"
 
 
+def _standard(name: str, more: str = "") -> tuple[str, str]:
+    """Lucene's standard analyzer and the note saying why, for a language Lucene has no analyzer for."""
+    note = f"Lucene has no {name} analyzer: standard tokenizer (UAX#29 keeps vowel signs with their letters), "
+    return _lucene("standard", "StandardAnalyzer"), f"{note}no stemming or stopwords{more}"
+
+
 # XMOD codes for ar de en es fr hi id it ja nl pt ru vi zh bn fi ko sw te th fa come from the
 # ColBERT-XM checkpoint's language list (REFERENCE.md); the others follow the same X-MOD list
 # and are checked against the checkpoint's `config.languages` whenever a model is loaded.
+# Assamese is not among X-MOD's languages. The Indic languages Lucene has no analyzer for (as gu
+# ml mr or pa) use its standard analyzer; Tamil has Lucene's TamilAnalyzer (in Anserini's jar).
 _ROWS = [
     Language("ar", "Arabic", "Arab", "ar_AR", "arb_Arab", _lucene("ar", "ArabicAnalyzer")),
+    Language("as", "Assamese", "Beng", None, "asm_Beng", *_standard("Assamese", "; X-MOD has no Assamese adapter")),
     Language("bn", "Bengali", "Beng", "bn_IN", "ben_Beng", _lucene("bn", "BengaliAnalyzer")),
     Language("da", "Danish", "Latn", "da_DK", "dan_Latn", _lucene("da", "DanishAnalyzer")),
     Language("de", "German", "Latn", "de_DE", "deu_Latn", _lucene("de", "GermanAnalyzer")),
@@ -53,14 +62,19 @@ _ROWS = [
     Language("fa", "Persian", "Arab", "fa_IR", "pes_Arab", _lucene("fa", "PersianAnalyzer")),
     Language("fi", "Finnish", "Latn", "fi_FI", "fin_Latn", _lucene("fi", "FinnishAnalyzer")),
     Language("fr", "French", "Latn", "fr_XX", "fra_Latn", _lucene("fr", "FrenchAnalyzer")),
+    Language("gu", "Gujarati", "Gujr", "gu_IN", "guj_Gujr", *_standard("Gujarati")),
     Language("hi", "Hindi", "Deva", "hi_IN", "hin_Deva", _lucene("hi", "HindiAnalyzer")),
     Language("hu", "Hungarian", "Latn", "hu_HU", "hun_Latn", _lucene("hu", "HungarianAnalyzer")),
     Language("id", "Indonesian", "Latn", "id_ID", "ind_Latn", _lucene("id", "IndonesianAnalyzer")),
     Language("it", "Italian", "Latn", "it_IT", "ita_Latn", _lucene("it", "ItalianAnalyzer")),
     Language("ja", "Japanese", "Jpan", "ja_XX", "jpn_Jpan", _lucene("ja", "JapaneseAnalyzer")),
     Language("ko", "Korean", "Hang", "ko_KR", "kor_Hang", _lucene("cjk", "CJKAnalyzer"), "CJK bigrams, as Anserini"),
+    Language("ml", "Malayalam", "Mlym", "ml_IN", "mal_Mlym", *_standard("Malayalam")),
+    Language("mr", "Marathi", "Deva", "mr_IN", "mar_Deva", *_standard("Marathi", " (Hindi's would stem Marathi as Hindi)")),
     Language("nl", "Dutch", "Latn", "nl_XX", "nld_Latn", _lucene("nl", "DutchAnalyzer")),
     Language("no", "Norwegian", "Latn", "no_XX", "nob_Latn", _lucene("no", "NorwegianAnalyzer")),
+    Language("or", "Odia", "Orya", "or_IN", "ory_Orya", *_standard("Odia")),
+    Language("pa", "Punjabi", "Guru", "pa_IN", "pan_Guru", *_standard("Punjabi")),
     Language("pt", "Portuguese", "Latn", "pt_XX", "por_Latn", _lucene("pt", "PortugueseAnalyzer")),
     Language("ro", "Romanian", "Latn", "ro_RO", "ron_Latn", _lucene("ro", "RomanianAnalyzer"),
              "Lucene analyzer; Anserini has no -language ro"),
@@ -68,6 +82,8 @@ _ROWS = [
     Language("sv", "Swedish", "Latn", "sv_SE", "swe_Latn", _lucene("sv", "SwedishAnalyzer")),
     Language("sw", "Swahili", "Latn", "sw_KE", "swh_Latn", _lucene("core", "WhitespaceAnalyzer"),
              "whitespace tokens, as Anserini for Mr. TyDi"),
+    Language("ta", "Tamil", "Taml", "ta_IN", "tam_Taml", _lucene("ta", "TamilAnalyzer"),
+             "Lucene's: Indic normalisation, stopwords, Snowball Tamil stemmer; Anserini has no -language ta"),
     Language("te", "Telugu", "Telu", "te_IN", "tel_Telu", _lucene("te", "TeluguAnalyzer")),
     Language("th", "Thai", "Thai", "th_TH", "tha_Thai", _lucene("th", "ThaiAnalyzer")),
     Language("tr", "Turkish", "Latn", "tr_TR", "tur_Latn", _lucene("tr", "TurkishAnalyzer")),

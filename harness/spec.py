@@ -228,7 +228,7 @@ def check_suite(suite: Suite, path: Path) -> None:
     values, languages, local folders), every system's name and params, and its training recipe's.
 
     Local data is looked for only where its location is given: an id whose path holds an unset
-    ``$VARIABLE`` (the shipped suites' ``$CLEF_ROOT``, ``$HINDI_BEIR``) is checked for everything but
+    ``$VARIABLE`` (the shipped suites' ``$CLEF_ROOT``) is checked for everything but
     its folder, so a suite plans on a machine without the data; ir_datasets ids are looked up in its
     registry, and nothing is downloaded. Checking params imports the system's module."""
 

@@ -13,6 +13,7 @@ from tests.helpers import DEMO_THREADS, other_capability, snakemake
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers or sentence-transformers read it: no hub here
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")  # datasets reads what the tests stage in the hub cache, nothing more
 THREADS = int(os.environ.get("HARNESS_TEST_THREADS", "1"))
 
 

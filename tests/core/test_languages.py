@@ -33,6 +33,9 @@ LUCENE = "org.apache.lucene.analysis"
         ("sw", "sw_KE", "swh_Latn", f"{LUCENE}.core.WhitespaceAnalyzer"),
         ("en", "en_XX", "eng_Latn", "io.anserini.analysis.DefaultEnglishAnalyzer"),
         ("vi", "vi_VN", "vie_Latn", f"{LUCENE}.standard.StandardAnalyzer"),
+        ("ta", "ta_IN", "tam_Taml", f"{LUCENE}.ta.TamilAnalyzer"),
+        ("mr", "mr_IN", "mar_Deva", f"{LUCENE}.standard.StandardAnalyzer"),
+        ("or", "or_IN", "ory_Orya", f"{LUCENE}.standard.StandardAnalyzer"),
     ],
 )
 def test_lookups(iso, xmod, nllb, analyzer):
@@ -43,6 +46,27 @@ def test_lookups(iso, xmod, nllb, analyzer):
     assert isinstance(row, Language)
     assert row.iso == iso
     assert (row.xmod, row.nllb, row.lucene_analyzer) == (xmod, nllb, analyzer)
+
+
+def test_assamese_has_no_xmod_adapter_but_an_nllb_code():
+    with pytest.raises(UnsupportedLanguage, match="no XMOD adapter"):
+        xmod_code("as")
+    assert nllb_code("as") == "asm_Beng" and "no Assamese analyzer" in language("as").analyzer_note
+
+
+def test_every_analyzer_is_in_anserinis_jar():
+    """Each analyzer class of the table is in the Anserini jar Pyserini ships (read as a zip: no JVM)."""
+    import importlib.util
+    import zipfile
+    from pathlib import Path
+
+    package = Path(next(iter(importlib.util.find_spec("pyserini").submodule_search_locations)))
+    jar = next((package / "resources" / "jars").glob("anserini-*-fatjar.jar"))
+    with zipfile.ZipFile(jar) as archive:
+        classes = set(archive.namelist())
+    missing = {row.iso: row.lucene_analyzer for row in LANGUAGES.values()
+               if row.lucene_analyzer.replace(".", "/") + ".class" not in classes}
+    assert missing == {}
 
 
 def test_xmod_uses_fr_XX_not_fr_FR():
@@ -124,8 +148,8 @@ def test_xmod_and_nllb_codes_are_distinct_across_rows():
 
 
 def test_languages_needed_by_the_suites_are_present():
-    # mMARCO (with dt), Mr. TyDi, NeuCLIR, XQuAD, CLEF, Hindi-BEIR
+    # mMARCO (with dt), Mr. TyDi, NeuCLIR, XQuAD, CLEF, Hindi-BEIR, MIRACL, MLDR, IndicQA
     needed = {"ar", "zh", "dt", "fr", "de", "hi", "id", "it", "ja", "pt", "ru", "es", "vi", "en", "bn", "fi", "ko",
-              "sw", "te", "th", "fa", "el", "ro", "tr", "nl", "sv"}
+              "sw", "te", "th", "fa", "el", "ro", "tr", "nl", "sv", "as", "gu", "ml", "mr", "or", "pa", "ta"}
     for code in needed:
         language(code)

@@ -15,7 +15,8 @@ SUITES = sorted(p.stem for p in (REPO / "suites").glob("*.yaml"))
 
 
 def test_the_real_suites_are_shipped() -> None:
-    assert {"demo", "xquad", "mmarco", "mrtydi", "neuclir", "clef", "hindi-beir"} <= set(SUITES)
+    assert {"demo", "xquad", "mmarco", "mrtydi", "neuclir", "clef", "hindi-beir", "miracl", "mldr", "indicqa",
+            "beir"} <= set(SUITES)
 
 
 @pytest.mark.parametrize("profile", [None, "gpu-server", "slurm"])
@@ -154,7 +155,7 @@ def test_dataset_ids_are_checked_at_load(workdir: Path, id: str, message: str) -
 
 
 def test_data_behind_an_unset_variable_is_left_for_the_job(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The shipped suites name their data as $CLEF_ROOT, $HINDI_BEIR: they load without the data;
+    """A suite may name its data as $CLEF_ROOT (the clef suite does): it loads without the data;
     once the variable is set, the folder it names is checked."""
     monkeypatch.delenv("HARNESS_TEST_DATA", raising=False)
     path = write(workdir, "local", id="beir:$HARNESS_TEST_DATA/{lang}?lang={lang}")

@@ -36,6 +36,10 @@ def beir_folder(folder: Path, qrels: str = "qrels/test.tsv") -> Path:
     f"beir:${VAR}/arguana?lang=hi",
     f"clef:2003/multi?root=${VAR}&query_lang=en&doc_langs=de,en,es,fr",
     "union:irds:neuclir/1/fa/trec-2022+irds:neuclir/1/ru/trec-2022",
+    "hf:mteb/MIRACLRetrieval?subset=en&split=dev",
+    "hf:mteb/IndicQARetrieval?subset=or&split=test&revision=main",
+    "hf:AIhnIndicRag/Hindi_Arguana?layout=beir&lang=hi",
+    "hf:org/any?lang=fr&corpus=docs&queries=topics&qrels=judgements&corpus_split=all&queries_split=all&split=dev",
 ])
 def test_good_ids_pass(dataset_id: str) -> None:
     check_dataset_id(dataset_id)
@@ -71,6 +75,17 @@ def test_good_ids_pass(dataset_id: str) -> None:
     ("clef:2003/fr", r"add \?root="),
     ("union:synthetic:en?docs=300", "at least two dataset ids"),
     ("union:synthetic:en?docs=300&queries=10&train=10+xquad:ja", "XQuAD has no 'ja'"),
+    ("hf:mteb/MIRACLRetrieval?subset=en&splitt=dev", r"unknown options \['splitt'\]"),
+    ("hf:mteb/MIRACLRetrieval?subset=xx", r"not known from the id; add \?lang="),
+    ("hf:org/repo", r"not known from the id; add \?lang="),
+    ("hf:org/repo?lang=qq", "unsupported language 'qq'"),
+    ("hf:org/repo?lang=en&layout=files", "layout= is one of subsets, beir; got 'files'"),
+    ("hf:org/repo?lang=en&layout=beir&subset=en", "subset apply to layout=subsets"),
+    ("hf:org/repo?lang=en&split=", "split= must be a non-empty name without spaces"),
+    ("hf:org/repo?lang=en&revision=", "revision= must be a non-empty name"),
+    ("hf:org/re po?lang=en", "'org/re po' is not a Hugging Face repository id"),
+    ("hf:a/b/c?lang=en", "'a/b/c' is not a Hugging Face repository id"),
+    ("hf:org/repo?lang=en&qrels_without_queries=keep", "qrels_without_queries takes one value, drop"),
 ])
 def test_bad_ids_are_one_line_errors(dataset_id: str, message: str) -> None:
     with pytest.raises(DataError, match=message) as info:
@@ -86,6 +101,8 @@ def test_bad_ids_are_one_line_errors(dataset_id: str, message: str) -> None:
     "irds:mmarco/v2/dt/dev/small?split=dev",
     "irds:mmarco/v2/dt/dev/small?qrels_without_queries=keep",
     f"clef:2003/fr?root=${VAR}&fields=body",
+    "hf:org/repo?lang=en&layout=beir&corpus=docs",
+    "hf:org/repo?subset=zz",
 ])
 def test_the_loader_rejects_what_the_check_rejects(dataset_id: str) -> None:
     """Loader and check parse options with the same function: the same error, word for word."""

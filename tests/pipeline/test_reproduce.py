@@ -50,21 +50,12 @@ HARNESS_SYSTEMS = {
 }
 """Registered system names (what the suites' labels run) that have a published number."""
 
-NLLB_MLDR = ["hi", "ar", "de", "es", "fr", "it", "ja", "ko", "pt", "ru", "th", "zh"]
-NLLB_INDICQA = ["hi", "as", "bn", "gu", "ml", "mr", "or", "pa", "ta", "te"]
-NLLB_BEIR = ["arguana", "fiqa", "scifact", "scidocs", "touche", "trec_covid"]
-AWAITING_A_SUITE = {
-    "arctic-embed-2-table1": ("miracl", ["miracl_o"]),
-    "nllb-e5-table3": ("mldr", NLLB_MLDR),
-    "nllb-e5-table4": ("indicqa", NLLB_INDICQA),
-    "nllb-e5-table5": ("beir", NLLB_BEIR),
-}
-"""The only published columns no run can reach today: table → (suite, columns). Each waits for a suite
-that does not exist because it needs data the harness has no loader or suite for yet: MIRACL (Arctic's
-MIRACL-O: en, fr, es, de), MLDR (NLLB-E5 Table 3, 12 languages), IndicQARetrieval (Table 4; languages.py
-also lacks as, gu, ml, mr, or, pa, ta) and English BEIR (Table 5). 4 + 12 + 10 + 6 = 32 cells of rows with
-a harness system (nllb-e5 zh in Table 3 is printed "-", so 31 with a published number). Everything
-else must be measurable by running the suites, which the two tests below hold."""
+AWAITING_A_SUITE: dict[str, tuple[str, list[str]]] = {}
+"""Published columns no run can reach: table → (suite, columns), each waiting for a suite that does not
+exist yet. None today: the last ones waited for MIRACL (Arctic's MIRACL-O: suites/miracl.yaml), MLDR
+(NLLB-E5 Table 3: suites/mldr.yaml), IndicQARetrieval (Table 4: suites/indicqa.yaml) and English BEIR
+(Table 5: suites/beir.yaml), which the hf: scheme (harness/data/hf.py) and ir_datasets now provide.
+Every cell must be measurable by running the suites, which the two tests below hold."""
 
 
 @pytest.fixture(scope="module")
@@ -480,18 +471,18 @@ def test_all_summarises_every_table(fixture_run: Path, capsys: pytest.CaptureFix
     assert out.startswith("| table | suite | reproduced | outside | stale | not run | of which no run can produce |")
     assert _summary_line(out, "fixture-table") == ["fixture-table", "fx", "2", "1", "0", "1", "0"]
     # the shipped tables, nothing run: every cell that names a system and has a published number is
-    # not run; Arctic's 4 MIRACL-O cells wait for a suite; nllb-e5 zh in Table 3 is printed "-"
+    # not run, and every one is in some suite's reach; nllb-e5 zh in Table 3 is printed "-"
     assert _summary_line(out, "colbert-xm-table2") == ["colbert-xm-table2", "mrtydi", "0", "0", "0", "44", "0"]
-    assert _summary_line(out, "arctic-embed-2-table1") == ["arctic-embed-2-table1", "clef", "0", "0", "0", "8", "4"]
+    assert _summary_line(out, "arctic-embed-2-table1") == ["arctic-embed-2-table1", "clef", "0", "0", "0", "8", "0"]
     # Table 2's statistics: 5 languages × 4 counts, each not run until the clef suite indexed its unit
     assert _summary_line(out, "arctic-embed-2-table2") == ["arctic-embed-2-table2", "clef", "0", "0", "0", "20", "0"]
-    assert _summary_line(out, "nllb-e5-table3") == ["nllb-e5-table3", "mldr", "0", "0", "0", "11", "11"]
+    assert _summary_line(out, "nllb-e5-table3") == ["nllb-e5-table3", "mldr", "0", "0", "0", "11", "0"]
     assert _summary_line(out, "colbert-xm-table3")[2:] == ["0", "0", "0", "0", "0"]
     assert set(load_tables()) == {line.split("|")[1].strip() for line in out.splitlines()[2:-1]}
     # all: the fixture's 2 ok, 1 outside, 1 not run; the shipped tables' 259 cells that name a
-    # harness system, less the one printed "-", and Table 2's 20 statistics are not run, 31 of them
-    # in no suite's reach
-    assert _summary_line(out, "all") == ["all", "", "2", "1", "0", str(1 + 259 - 1 + 20), "31"]
+    # harness system, less the one printed "-", and Table 2's 20 statistics are not run, none of
+    # them out of every suite's reach
+    assert _summary_line(out, "all") == ["all", "", "2", "1", "0", str(1 + 259 - 1 + 20), "0"]
     _write_table(Path.cwd(), tolerance={"value": 0.15, "reason": "test"})
     capsys.readouterr()
     assert _run(["reproduce", "--all", "--partial"]) == 0
@@ -619,7 +610,7 @@ def test_only_cells_awaiting_a_suite_stay_not_run_whatever_runs(workdir: Path) -
                 reached += 1
                 assert c.measured == pytest.approx(0.5 * t.scale)
     assert unreachable == {table_id: set(columns) for table_id, (_, columns) in AWAITING_A_SUITE.items()}
-    assert reached == 259 - 32
+    assert reached == 259  # every cell of a row with a harness system, nllb-e5's unprinted MLDR zh too
 
 
 # --- strict validation -----------------------------------------------------------------------

@@ -44,6 +44,8 @@ CASES = {
     "zh": (("我们喜欢北京的天气", "他在上海工作多年", "这个城市很漂亮"), "上海", "d1"),
     "th": (("ภาษาไทยเป็นภาษาที่สวยงาม", "แมวนอนบนโซฟา", "รถยนต์วิ่งเร็ว"), "สวยงาม", "d0"),
     "ar": (("الكتاب على الطاولة", "ذهب الولد إلى المدرسة", "السيارة سريعة جدا"), "كتاب", "d0"),
+    "ta": (("தமிழ் மொழிகளில் ஒன்று", "பூனை தூங்குகிறது", "கார் வேகமாக செல்கிறது"), "மொழி", "d0"),
+    "gu": (("બિલાડી સૂઈ રહી છે", "ગુજરાતી ભાષા સુંદર છે", "ગાડી ઝડપથી ચાલે છે"), "ભાષા", "d1"),
 }
 
 
@@ -54,6 +56,8 @@ def test_analyzers_differ_by_language() -> None:
     assert analyze("ภาษาไทย", "th").split() == ["ภาษา", "ไทย"]
     assert analyze("running dogs", "en") == "run dog"
     assert analyze("running dogs", "vi") == "running dogs"
+    assert analyze("மொழிகளில்", "ta") == analyze("மொழி", "ta")  # Lucene's Tamil stemmer
+    assert analyze("ભારતની ભાષા", "gu") == "ભારતની ભાષા"  # standard tokens keep their vowel signs
 
 
 @pytest.mark.parametrize("lang", sorted(CASES))
