@@ -12,6 +12,7 @@ descending, and ir_measures' msmarco provider, which breaks them ascending — s
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,13 +30,19 @@ Run = dict[str, Ranking]
 def rank(scores: Mapping[str, float] | Iterable[tuple[str, float]], depth: int | None = None) -> Ranking:
     """Order scored docs by the tie-breaking rule, keep ``depth``, make scores strictly decreasing."""
     items = list(scores.items() if isinstance(scores, Mapping) else scores)
-    for doc_id, score in items:
-        if not math.isfinite(score):
-            raise ValueError(f"score of {doc_id!r} is not finite: {score}")
+    values = np.fromiter((score for _, score in items), dtype=np.float64, count=len(items))
+    finite = np.isfinite(values)
+    if not finite.all():
+        doc_id, score = items[int(np.argmin(finite))]
+        raise ValueError(f"score of {doc_id!r} is not finite: {score}")
     items.sort(key=lambda item: (-item[1], item[0]))
+    items = items[:depth]
+    single = np.fromiter((score for _, score in items), dtype=np.float32, count=len(items))
+    if (single[1:] < single[:-1]).all():  # no ties in 32 bits: nothing to lower
+        return [(doc_id, float(score)) for doc_id, score in items]
     ranking: Ranking = []
     previous = None
-    for doc_id, score in items[:depth]:
+    for doc_id, score in items:
         score, single = float(score), np.float32(score)
         if previous is not None and single >= previous:
             single = np.nextafter(previous, np.float32(-np.inf))
@@ -69,11 +76,53 @@ def write_trec(run: Run, path: Path, tag: str) -> None:
 
 
 def read_trec(path: Path) -> Run:
-    """Read a TREC run file; malformed lines, duplicates and broken rank order name the line."""
-    run: Run = {}
-    seen: set[tuple[str, str]] = set()
+    """Read a TREC run file; malformed lines, duplicates and broken rank order name the line.
+
+    Files as `write_trec` writes them (each query's lines together, scores strictly decreasing) are
+    parsed in one pass by pandas' C reader; any other file, and any file with a problem, goes
+    through the line-by-line reader, which ranks it and names the line at fault.
+    """
     if not Path(path).is_file():
         raise DataError(f"{path}: run file not found")
+    run = _read_ranked_trec(Path(path))
+    return run if run is not None else _read_trec_lines(Path(path))
+
+
+def _read_ranked_trec(path: Path) -> Run | None:
+    """The run of a well-formed file whose queries' lines are contiguous, with no doc twice, and whose
+    scores strictly decrease (in 32 bits) within each query; None for any other file."""
+    import pandas as pd
+
+    try:
+        table = pd.read_csv(
+            path, sep=r"\s+", header=None, names=["qid", "q0", "doc", "rank", "score", "tag"], dtype=object,
+            na_filter=False, quoting=csv.QUOTE_NONE, encoding="utf-8", engine="c",
+        )
+        scores = table["score"].to_numpy().astype(np.float64)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+        return None
+    if len(table) == 0 or (table["tag"] == "").any() or not np.isfinite(scores).all():
+        return None
+    qids = table["qid"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, qids[1:] != qids[:-1]])
+    single = scores.astype(np.float32)
+    within = np.ones(len(table), dtype=bool)
+    within[starts] = False  # the first line of each query has no predecessor to compare with
+    if len(set(qids[starts].tolist())) != len(starts) or not (single[1:] < single[:-1])[within[1:]].all():
+        return None
+    docs, values = table["doc"].tolist(), scores.tolist()
+    run: Run = {}
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(table)]):
+        if len(set(docs[a:b])) != b - a:
+            return None  # a doc twice: the line reader names it
+        run[qids[a]] = list(zip(docs[a:b], values[a:b]))
+    return run
+
+
+def _read_trec_lines(path: Path) -> Run:
+    """`read_trec` line by line: any order of lines, and an error naming the line at fault."""
+    run: Run = {}
+    seen: set[tuple[str, str]] = set()
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             parts = line.split()

@@ -345,3 +345,49 @@ def test_evaluate_follows_the_harness_order_for_tied_scores():
     values = {pq.measure: pq.value for pq in evaluate(run, {"q": {"a": 1}}, ["RR@10", "nDCG@10"])}
     assert values["RR@10"] == 1.0
     assert values["nDCG@10"] == pytest.approx(1.0), "the top-ranked relevant doc was scored as rank 3"
+
+
+def _readers(path):
+    """(the one-pass reader's run or None, the line reader's run)."""
+    from harness.runs import _read_ranked_trec, _read_trec_lines
+
+    return _read_ranked_trec(path), _read_trec_lines(path)
+
+
+@pytest.mark.parametrize("case", ["written", "shuffled", "interleaved", "ties", "ints"])
+def test_read_trec_equals_the_line_reader(tmp_path, case):
+    """The one-pass reader of ranked files and the line reader give the same run, whatever the file."""
+    rng = random.Random(case)
+    run = make_run({f"q{q}": {f"d{rng.randrange(500)}": rng.random() * 20 for _ in range(60)} for q in range(40)})
+    path = tmp_path / "run.trec"
+    write_trec(run, path, "t")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    if case == "shuffled":
+        rng.shuffle(lines)
+    elif case == "interleaved":
+        lines = lines[::2] + lines[1::2]
+    elif case == "ties":
+        lines = [" ".join([*line.split()[:4], "1.5", "t"]) for line in lines]
+    elif case == "ints":
+        lines = [" ".join([*line.split()[:4], str(len(lines) - n), "t"]) for n, line in enumerate(lines)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    got = read_trec(path)
+    one_pass, by_line = _readers(path)
+    assert got == by_line
+    assert (one_pass is not None) == (case in ("written", "ints"))  # ranked files take the one pass
+    if case == "written":
+        assert got == run  # exact: the scores round-trip
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("q1 Q0 d1 1 2.0 t\nq1 Q0 d1 2 1.0 t\n", ":2: doc 'd1' appears twice"),
+    ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0\n", ":2: expected"),
+    ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t extra\n", ":2: expected"),
+    ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 x t\n", ":2: score 'x' is not a number"),
+    ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 -inf t\n", ":2: score '-inf' is not finite"),
+])
+def test_read_trec_problems_in_ranked_files_name_the_line(tmp_path, bad, message):
+    path = tmp_path / "run.trec"
+    path.write_text(bad, encoding="utf-8")
+    with pytest.raises(DataError, match=re.escape(message)):
+        read_trec(path)
