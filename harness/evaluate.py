@@ -140,6 +140,12 @@ def _library_values(measures: list, run: Run, qrels: Qrels) -> dict[tuple[str, s
     return {(m.query_id, str(m.measure)): float(m.value) for m in ir_measures.iter_calc(measures, qrels, as_dict)}
 
 
+def without_identical_ids(run: Run) -> Run:
+    """The run without any doc whose id is its query's id (BEIR's ``ignore_identical_ids``: in ArguAna
+    a query is itself a document of the corpus)."""
+    return {qid: [(doc_id, score) for doc_id, score in ranking if doc_id != qid] for qid, ranking in run.items()}
+
+
 def evaluate(run: Run, qrels: Qrels, measure_names: list[str]) -> list[PerQuery]:
     """Per-query values of each measure over all judged queries."""
     measures = parse_measures(measure_names)

@@ -72,8 +72,9 @@ def retrieve_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
 
 
 def eval_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:
+    identical = {"ignore_identical_ids": True} if unit.ignore_identical_ids else {}
     return {**retrieve_settings(suite, label, unit), "measures": suite.measures,
-            "evaluate": code_version("harness.evaluate")}
+            "evaluate": code_version("harness.evaluate"), **identical}
 
 
 def cost_settings(suite: Suite, label: str, unit: Unit) -> dict[str, Any]:

@@ -50,19 +50,21 @@ class DatasetSpec(Strict):
     overrides: dict[str, str] = Field(default_factory=dict, description="language → full dataset id, where the "
                                       "template does not fit (mMARCO's English and Dutch)")
     shards: int = Field(1, ge=1, description="index in this many shard jobs, merged at the end")
+    ignore_identical_ids: bool = Field(False, description="evaluate without a retrieved doc whose id is the "
+                                       "query's own (BEIR's evaluator and MTEB's ArguAna and FiQA tasks do)")
 
     def expand(self) -> list[Unit]:
         if not self.languages:
             if "{lang}" in self.id:
                 raise SuiteError(f"dataset {self.name!r}: id has '{{lang}}' but no languages are listed")
-            return [Unit(self.name, "all", self.id, self.shards)]
+            return [Unit(self.name, "all", self.id, self.shards, self.ignore_identical_ids)]
         if "{lang}" not in self.id and len(self.languages) > 1:
             raise SuiteError(f"dataset {self.name!r}: several languages but no '{{lang}}' in the id")
         unknown = set(self.overrides) - set(self.languages)
         if unknown:
             raise SuiteError(f"dataset {self.name!r}: overrides for languages not listed: {sorted(unknown)}")
-        return [Unit(self.name, code, self.overrides.get(code, self.id.replace("{lang}", code)), self.shards)
-                for code in self.languages]
+        return [Unit(self.name, code, self.overrides.get(code, self.id.replace("{lang}", code)), self.shards,
+                     self.ignore_identical_ids) for code in self.languages]
 
 
 class PassageSpec(Strict):
@@ -180,12 +182,14 @@ class Suite(Strict):
 @dataclass(frozen=True)
 class Unit:
     """One evaluated collection: dataset label, language key (``all`` if not split), dataset id and
-    the number of shards its index is built in."""
+    the number of shards its index is built in, and whether evaluation drops a doc whose id is the
+    query's."""
 
     dataset: str
     lang: str
     dataset_id: str
     shards: int = 1
+    ignore_identical_ids: bool = False
 
 
 def suite_path(name_or_path: str) -> Path:

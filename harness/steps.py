@@ -19,7 +19,7 @@ from harness import jobs, layout, measure, registry
 from harness.code import code_version
 from harness.data import DataError, load_dataset
 from harness.data.base import sha256_file
-from harness.evaluate import evaluate, means, write_per_query
+from harness.evaluate import evaluate, means, without_identical_ids, write_per_query
 from harness.paths import results_dir
 from harness.runs import read_trec, write_trec
 from harness.spec import Suite, SuiteError, TrainSpec, Unit
@@ -221,6 +221,9 @@ def evaluate_run(suite: Suite, label: str, unit: Unit) -> registry.Record:
     dataset = load_dataset(unit.dataset_id)
     identity = {"run": sha256_file(run_path).hex(), "qrels": dataset.fingerprint,
                 "measures": suite.measures, "code": code_version("harness.evaluate")}
+    if unit.ignore_identical_ids:
+        identity["ignore_identical_ids"] = True
+        run = without_identical_ids(run)
 
     def build(out: Path) -> dict[str, Any]:
         per_query = evaluate(run, dataset.qrels(), suite.measures)
