@@ -15,9 +15,10 @@ settings by depth — k ≤ 10: ncells 1, threshold 0.5, ndocs 256; k ≤ 100: 2
 4, 0.4, max(4k, 4096) — unless the params set them; ``exhaustive`` scores every document by exact
 MaxSim on its decompressed vectors (no candidate pruning). Runs break ties by doc id.
 
-**Long documents (MTD).** PLAID-X indexes passages and aggregates with MaxP; in a suite that is
-``passages: {length: 180, stride: 90, aggregate: maxp}`` on the system entry (`harness.system.passages`:
-words, or characters in scripts without spaces), not a param here.
+**Long documents (MTD).** PLAID-X indexes passages of 180 xlm-roberta-large tokens every 90 and
+aggregates the top 2,500 with MaxP (so ``search_settings(2500)``: 10,000 candidates); in a suite that
+is the ``passages:`` entry of the system (`harness.system.passages`, whose defaults are these), not a
+param here.
 
 **Systems** (catalogue rows). ``colbert-xm`` is `ColbertSystem` on ``antoinelouis/colbert-xm``;
 ``mtd-colbertx`` is `MTDSystem`, whose checkpoint is
