@@ -67,13 +67,57 @@ class DatasetSpec(Strict):
                      self.ignore_identical_ids) for code in self.languages]
 
 
-class PassageSpec(Strict):
-    """Passage splitting for long documents (words, or characters in space-free scripts)."""
+PASSAGE_TOKENIZER = "FacebookAI/xlm-roberta-large"
+"""PLAID-X's passage tokenizer (``collection_utils.py create_passage_collection``: ``xlm-roberta-large``)."""
+PASSAGE_SEARCH_DEPTH = 2500
+"""PLAID-X's passages per query (``scripts/search.py --search_depth``), MaxP'd to the top 1,000 documents."""
 
-    length: int = Field(180, gt=0)
-    stride: int = Field(90, gt=0)
+
+class PassageSpec(Strict):
+    """Passage splitting for long documents. The defaults are PLAID-X's, as MTD ran it: 180 tokens of
+    xlm-roberta-large every 90 tokens, MaxP over the top 2,500 passages per query."""
+
+    unit: Literal["tokens", "words"] = Field("tokens", description="tokens of `tokenizer`; or words (characters "
+                                             "in scripts written without spaces)")
+    tokenizer: str | None = Field(PASSAGE_TOKENIZER, description="tokenizer (hub id or folder) counting tokens; "
+                                  "only with unit: tokens")
+    length: int = Field(180, gt=0, description="units per passage")
+    stride: int = Field(90, gt=0, description="units from one passage's start to the next's")
     aggregate: Literal["maxp", "firstp"] = "maxp"
-    search_factor: int = Field(5, ge=1, description="passages retrieved per document of the run depth")
+    search_depth: int | None = Field(PASSAGE_SEARCH_DEPTH, ge=1, description="passages retrieved per query "
+                                     "(PLAID-X: 2,500); null: search_factor × the run depth")
+    search_factor: int = Field(5, ge=1, description="passages retrieved per document of the run depth, where "
+                               "search_depth is null (giving search_factor alone makes it null)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _implied(cls, data: Any) -> Any:
+        """``unit: words`` has no tokenizer; ``search_factor`` alone replaces the passage depth."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("unit") == "words":
+            if data.get("tokenizer") is not None:
+                raise ValueError(f"passages: tokenizer {data['tokenizer']!r} needs unit: tokens, not words")
+            data["tokenizer"] = None
+        if "search_factor" in data and "search_depth" not in data:
+            data["search_depth"] = None
+        elif "search_factor" in data and data["search_depth"] is not None:
+            raise ValueError("passages: give search_depth or search_factor, not both")
+        return data
+
+    @model_validator(mode="after")
+    def _tokenizer_given(self) -> PassageSpec:
+        if self.unit == "tokens" and not self.tokenizer:
+            raise ValueError("passages: unit tokens needs a tokenizer")
+        return self
+
+    def passages_searched(self, k: int) -> int:
+        """Passages to retrieve for a run of depth ``k``."""
+        n = self.search_depth if self.search_depth is not None else k * self.search_factor
+        if n < k:
+            raise ValueError(f"passages: search_depth {n} is below the run depth {k}")
+        return n
 
 
 class TrainSpec(Strict):
@@ -157,6 +201,10 @@ class Suite(Strict):
     def _baseline_known(self) -> Suite:
         if self.statistics.baseline is not None and self.statistics.baseline not in self.systems:
             raise ValueError(f"statistics baseline {self.statistics.baseline!r} is not one of the systems")
+        for label, spec in self.systems.items():
+            if spec.passages is not None and (spec.passages.search_depth or self.depth) < self.depth:
+                raise ValueError(f"system {label!r}: passages search_depth {spec.passages.search_depth} is below "
+                                 f"the suite depth {self.depth}")
         return self
 
     def units(self) -> list[Unit]:

@@ -1,4 +1,5 @@
-"""Any ir_datasets id: ``irds:mmarco/v2/dt/dev/small`` (optionally ``?lang=nl&query_lang=en``).
+"""Any ir_datasets id: ``irds:mmarco/v2/dt/dev/small`` (optionally ``?lang=nl&query_lang=en``,
+``?fields=title,description``).
 
 The real ir_datasets loader does the work (downloads, checksums, caching under
 ``$IR_DATASETS_HOME``). Languages come from the dataset's own ``docs_lang``/``queries_lang``
@@ -6,12 +7,18 @@ through the languages table (so mMARCO's ``dt`` is Dutch); ``?lang=`` overrides.
 pins the ir_datasets version and hashes the queries and qrels, which ir_datasets checksums on
 download along with the documents.
 
-Where ir_datasets is wrong or silent for a dataset, a row in one of three tables below says what
+A query's text is ir_datasets' ``default_text()``, or, with ``?fields=a,b``, those fields of the
+query record joined by a space (empty ones left out); the fields are checked against the query
+class ir_datasets declares, before anything is downloaded.
+
+Where ir_datasets is wrong or silent for a dataset, a row in one of four tables below says what
 to do instead, and why; the loader has no per-collection code:
 
 - `QUERY_SOURCES`: take the queries from another ir_datasets id (kept to the query ids judged in
   this dataset's own qrels), e.g. NeuCLIR's per-language ``trec-2023`` ids, which yield no queries.
 - `QUERY_LANGUAGES`: the query language where ir_datasets declares none (NeuCLIR: English).
+- `QUERY_FIELDS`: the topic fields a reference used, where they are not ``default_text()``
+  (NeuCLIR: title and description, as MTD); ``?fields=`` overrides (``?fields=title``: titles only).
 - `DOC_PARTS`: a collection that ir_datasets builds by concatenating per-language collections
   without saying which document is in which language (``neuclir/1/multi``); its documents are read
   part by part, each with its part's language.
@@ -48,6 +55,12 @@ class QueryLanguage(NamedTuple):
     reason: str
 
 
+class QueryFields(NamedTuple):
+    pattern: str
+    fields: tuple[str, ...]
+    reason: str
+
+
 class DocParts(NamedTuple):
     pattern: str
     parts: tuple[str, ...]
@@ -67,6 +80,14 @@ QUERY_LANGUAGES: tuple[QueryLanguage, ...] = (
     QueryLanguage(
         r"neuclir/1/.+", "en",
         "NeuCLIR queries' default_text() is the English topic title; ir_datasets declares no queries_lang()",
+    ),
+)
+
+QUERY_FIELDS: tuple[QueryFields, ...] = (
+    QueryFields(
+        r"neuclir/1/.+", ("title", "description"),
+        "MTD's runs (PLAID-X) search NeuCLIR with title + description queries, as HLTCOE's TREC 2023 NeuCLIR "
+        "runs (arXiv 2404.08118, query type TD); ir_datasets' default_text() is the title alone",
     ),
 )
 
@@ -151,6 +172,11 @@ class IrDataset(Dataset):
     @cached_property
     def query_handle(self):
         return self.handle if self.query_source == self.irds_id else self._load(self.query_source)
+
+    @cached_property
+    def query_fields(self) -> tuple[str, ...]:
+        """The query record's fields that make a query's text (empty: ``default_text()``)."""
+        return query_fields(self.irds_id, self.options)
 
     @cached_property
     def doc_parts(self) -> tuple[str, ...]:
@@ -251,14 +277,20 @@ class IrDataset(Dataset):
 
     def _read_queries(self) -> list[Located]:
         self._require("queries", self.query_handle, self.query_source)
+        check_fields(self.dataset_id, self.query_handle, self.query_source, self.query_fields)
         lang = self.query_language
         with self._fetching():
-            queries = [Located(Query(q.query_id, q.default_text(), lang), f"{self.query_source} query #{n}")
+            queries = [Located(Query(q.query_id, self._query_text(q), lang), f"{self.query_source} query #{n}")
                        for n, q in enumerate(self.query_handle.queries_iter())]
         if self.query_source != self.irds_id:
             judged = {located.item.query_id for located in self._read_qrels()}
             queries = [located for located in queries if located.item.query_id in judged]
         return queries
+
+    def _query_text(self, query) -> str:
+        if not self.query_fields:
+            return query.default_text()
+        return " ".join(text for name in self.query_fields if (text := (getattr(query, name) or "").strip()))
 
     def _read_qrels(self) -> Iterator[Located]:
         self._require("qrels")
@@ -270,6 +302,8 @@ class IrDataset(Dataset):
         yield f"ir_datasets=={_irds().__version__}".encode()
         if self.query_source != self.irds_id:
             yield f"queries from {self.query_source}".encode()
+        if self.query_fields:
+            yield f"query fields {','.join(self.query_fields)}".encode()
         if self.doc_parts:
             yield f"docs from {' + '.join(self.doc_parts)}".encode()
         h = hashlib.sha256()
@@ -285,12 +319,31 @@ class IrDataset(Dataset):
         out = super().describe()
         if self.query_source != self.irds_id:
             out["query_source"] = self.query_source
+        if self.query_fields:
+            out["query_fields"] = list(self.query_fields)
         if self.doc_parts:
             out["doc_sources"] = {part_id: lang for part_id, _, lang in self._part_handles}
         return out
 
 
-OPTIONS = ("lang", "query_lang", QRELS_WITHOUT_QUERIES)
+OPTIONS = ("lang", "query_lang", "fields", QRELS_WITHOUT_QUERIES)
+DEFAULT_TEXT = "default"
+"""``?fields=default``: ir_datasets' ``default_text()`` even where `QUERY_FIELDS` has a row."""
+
+
+def query_fields(irds_id: str, options: dict[str, str]) -> tuple[str, ...]:
+    """``?fields=`` as a tuple, else the `QUERY_FIELDS` row's; empty means ``default_text()``."""
+    if "fields" not in options:
+        row, _ = _lookup(QUERY_FIELDS, irds_id)
+        return row.fields if row else ()
+    value = options["fields"]
+    if value == DEFAULT_TEXT:
+        return ()
+    fields = tuple(value.split(","))
+    if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", f) for f in fields) or len(set(fields)) != len(fields):
+        raise DataError(f"fields={value!r}: expected distinct query field names separated by commas, or "
+                        f"{DEFAULT_TEXT!r}")
+    return fields
 
 
 def irds_settings(dataset_id: str, path: str, options: dict[str, str]) -> str:
@@ -299,18 +352,39 @@ def irds_settings(dataset_id: str, path: str, options: dict[str, str]) -> str:
     for key in ("lang", "query_lang"):
         if key in options:
             language(options[key])
+    try:
+        query_fields(path, options)
+    except DataError as e:
+        raise DataError(f"{dataset_id}: {e}") from None
     return path
 
 
 def check_irds(dataset_id: str, path: str, options: dict[str, str]) -> None:
-    """`irds_settings`, and ir_datasets knows the id (a registry look-up: nothing is downloaded)."""
+    """`irds_settings`, and ir_datasets knows the id and the query fields asked for (registry look-ups
+    and the declared query class: nothing is downloaded)."""
     irds_id = irds_settings(dataset_id, path, options)
     try:
-        _irds().registry[irds_id]
+        handle = _irds().registry[irds_id]
     except KeyError:
         raise DataError(f"{dataset_id}: ir_datasets {_irds().__version__} has no dataset {irds_id!r}") from None
+    fields = query_fields(irds_id, options)
+    if not fields:
+        return
+    row, m = _lookup(QUERY_SOURCES, irds_id)
+    source = m.expand(row.source) if row else irds_id
+    handle = _irds().registry[source] if row else handle
+    check_fields(dataset_id, handle, source, fields)
 
 
-@loader("irds", "irds:ID[?lang=L&query_lang=L]  any ir_datasets id, via ir_datasets", check=check_irds)
+def check_fields(dataset_id: str, handle, source: str, fields: tuple[str, ...]) -> None:
+    """Every field is a text field of the query class ``handle`` (ir_datasets id ``source``) declares."""
+    declared = handle.queries_cls()._fields if handle.has_queries() else ()
+    missing = [f for f in fields if f == "query_id" or f not in declared]
+    if missing:
+        raise DataError(f"{dataset_id}: ir_datasets' {source!r} queries have no text field {', '.join(missing)}; "
+                        f"they have {', '.join(f for f in declared if f != 'query_id') or 'no queries'}")
+
+
+@loader("irds", "irds:ID[?lang=L&query_lang=L&fields=F1,F2]  any ir_datasets id, via ir_datasets", check=check_irds)
 def load_irds(dataset_id: str, path: str, options: dict[str, str]) -> IrDataset:
     return IrDataset(dataset_id, options, irds_id=irds_settings(dataset_id, path, options))

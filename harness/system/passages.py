@@ -1,16 +1,24 @@
 """Long documents: `Passages` wraps any system to index passages and rank documents.
 
-A document becomes passages of ``length`` units every ``stride`` units (units are words, or
-characters in scripts written without spaces); passage ids are ``<doc id>#p<k>``. MaxP scores a
-document by its best passage; FirstP indexes only each document's first passage. Either way the
-document run goes through the same tie-breaking as every run. The wrapper is a `System` itself, so
-indexing, retrieval and latency measurement all run the same pipeline: split, inner system, MaxP.
+A document becomes passages of ``length`` units every ``stride`` units; passage ids are
+``<doc id>#p<k>``. Units are, by default, tokens of a tokenizer, as PLAID-X's
+``create_passage_collection`` (MTD): ``title + " " + text`` with newlines and runs of whitespace made
+one space, tokenised without special tokens, passages starting every ``stride`` tokens while a start
+lies inside the document (so the last ones may lie inside the one before), each passage the span of
+the text its tokens cover (from the tokenizer's offsets). Units may also be words (characters in
+scripts written without spaces), starting every ``stride`` words until the rest fits in one passage.
+MaxP scores a document by its best passage; FirstP indexes only each document's first passage.
+Either way the document run goes through the same tie-breaking as every run. The wrapper is a
+`System` itself, so indexing, retrieval and latency measurement all run the same pipeline: split,
+inner system, MaxP.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +39,49 @@ def units(text: str, lang: str) -> tuple[list[str], str]:
     return text.split(), " "
 
 
+@lru_cache(maxsize=4)
+def tokenizer(name: str) -> Any:
+    """A fast (offset-giving) tokenizer, loaded once per process; transformers is imported only here."""
+    from transformers import AutoTokenizer
+
+    loaded = AutoTokenizer.from_pretrained(name)
+    if not loaded.is_fast:
+        raise ValueError(f"passages: tokenizer {name!r} has no fast version, which the token offsets need")
+    return loaded
+
+
+def plaidx_text(doc: Doc) -> str:
+    """``title + " " + text`` with newlines and whitespace runs made one space (PLAID-X's ``strip_newlines``)."""
+    title, text = (re.sub(r"\s+", " ", part.replace("\n", " ")) for part in (doc.title, doc.text))
+    return f"{title} {text}" if title else text
+
+
+def token_passages(text: str, spec: PassageSpec) -> list[str]:
+    """``text`` cut into spans of ``length`` tokens starting every ``stride`` tokens (module docstring)."""
+    offsets = tokenizer(spec.tokenizer)(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    if not offsets:
+        return [text]
+    # a passage ends where the token after it starts (the end offset of a lone "▁" piece can point
+    # past the character that follows it), or at the end of the text
+    ends = [start for start, _ in offsets[1:]] + [len(text)]
+    return [text[offsets[start][0] : ends[min(start + spec.length, len(offsets)) - 1]].strip()
+            for start in range(0, len(offsets), spec.stride)]
+
+
 def split(doc: Doc, spec: PassageSpec) -> Iterator[Doc]:
     """The passages of one document (at least one, even for an empty document)."""
     if MARK in doc.doc_id:
         raise ValueError(f"doc id {doc.doc_id!r} contains {MARK!r}, which marks passage ids")
-    pieces, joiner = units(doc.contents, doc.language)
-    starts = range(0, max(1, len(pieces) - spec.length + spec.stride), spec.stride)
+    if spec.unit == "tokens":
+        texts = token_passages(plaidx_text(doc), spec)
+    else:
+        pieces, joiner = units(doc.contents, doc.language)
+        starts = range(0, max(1, len(pieces) - spec.length + spec.stride), spec.stride)
+        texts = [joiner.join(pieces[start : start + spec.length]) for start in starts]
     if spec.aggregate == "firstp":
-        starts = range(1)
-    for k, start in enumerate(starts):
-        yield Doc(f"{doc.doc_id}{MARK}{k}", joiner.join(pieces[start : start + spec.length]), doc.language)
+        texts = texts[:1]
+    for k, text in enumerate(texts):
+        yield Doc(f"{doc.doc_id}{MARK}{k}", text, doc.language)
 
 
 @dataclass
@@ -88,8 +129,8 @@ def aggregate(run: Run, depth: int) -> Run:
 
 class Passages(System):
     """``inner`` over the passages of each document: it indexes the passages (`as_passages`) and
-    searches ``search_factor`` × ``k`` of them per query, which `aggregate` turns into the top ``k``
-    documents. Its identity is the inner system's plus the passage settings and this module's code."""
+    searches ``search_depth`` (or ``search_factor`` × ``k``) of them per query, which `aggregate` turns
+    into the top ``k`` documents. Its identity is the inner system's plus the passage settings and this module's code."""
 
     def __init__(self, inner: System, spec: PassageSpec) -> None:
         super().__init__(inner.params, inner.name)
@@ -131,4 +172,4 @@ class Passages(System):
         return self.inner.encode_queries(queries)
 
     def search(self, searcher: Any, queries: list[Query], encoded: list[Any], k: int) -> Run:
-        return aggregate(self.inner.search(searcher, queries, encoded, k * self.spec.search_factor), k)
+        return aggregate(self.inner.search(searcher, queries, encoded, self.spec.passages_searched(k)), k)

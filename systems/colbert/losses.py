@@ -20,21 +20,28 @@ def pairwise_loss(scores: torch.Tensor, nway: int) -> torch.Tensor:
     return torch.nn.functional.cross_entropy(own, torch.zeros(b, dtype=torch.long, device=scores.device))
 
 
-def in_batch_loss(scores: torch.Tensor, nway: int) -> torch.Tensor:
-    """ColBERTv2's in-batch softmax cross-entropy (seed 000 eq. 8): each query's softmax runs over every
-    passage of the batch (its own positive and hard negatives, and every other query's), its positive
-    (column i·nway) is the label."""
+def in_batch_loss(scores: torch.Tensor, nway: int, own_negatives: bool = False) -> torch.Tensor:
+    """ColBERTv2's in-batch softmax cross-entropy: each query's softmax runs over every passage of the
+    batch, its positive (column i·nway) the label. ``own_negatives`` False (colbert-ai's
+    ``compute_ib_loss``): the query's own hard negatives are left out of its softmax; True: they are in
+    it, as the formula of seed 000 (eq. 8) reads."""
     import torch
 
     b = scores.shape[0]
     labels = torch.arange(b, device=scores.device) * nway
+    if not own_negatives and nway > 1:
+        keep = torch.ones_like(scores, dtype=torch.bool)
+        for i in range(b):
+            keep[i, i * nway + 1 : (i + 1) * nway] = False
+        scores = scores[keep].view(b, -1)  # the positive keeps its column i·nway
     return torch.nn.functional.cross_entropy(scores, labels)
 
 
-def colbert_xm_loss(scores: torch.Tensor, nway: int, in_batch: bool = True) -> torch.Tensor:
+def colbert_xm_loss(scores: torch.Tensor, nway: int, in_batch: bool = True,
+                    own_negatives: bool = False) -> torch.Tensor:
     """L_PAIR (+ L_IB): the ColBERT-XM objective on all-pairs ``scores`` [B, B·nway]."""
     loss = pairwise_loss(scores, nway)
-    return loss + in_batch_loss(scores, nway) if in_batch else loss
+    return loss + in_batch_loss(scores, nway, own_negatives) if in_batch else loss
 
 
 def kl_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:

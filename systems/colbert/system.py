@@ -15,9 +15,10 @@ settings by depth — k ≤ 10: ncells 1, threshold 0.5, ndocs 256; k ≤ 100: 2
 4, 0.4, max(4k, 4096) — unless the params set them; ``exhaustive`` scores every document by exact
 MaxSim on its decompressed vectors (no candidate pruning). Runs break ties by doc id.
 
-**Long documents (MTD).** PLAID-X indexes passages and aggregates with MaxP; in a suite that is
-``passages: {length: 180, stride: 90, aggregate: maxp}`` on the system entry (`harness.system.passages`:
-words, or characters in scripts without spaces), not a param here.
+**Long documents (MTD).** PLAID-X indexes passages of 180 xlm-roberta-large tokens every 90 and
+aggregates the top 2,500 with MaxP (so ``search_settings(2500)``: 10,000 candidates); in a suite that
+is the ``passages:`` entry of the system (`harness.system.passages`, whose defaults are these), not a
+param here.
 
 **Systems** (catalogue rows). ``colbert-xm`` is `ColbertSystem` on ``antoinelouis/colbert-xm``;
 ``mtd-colbertx`` is `MTDSystem`, whose checkpoint is
@@ -109,7 +110,10 @@ class ColbertParams(Params):
                                                "(colbert-ai < PR #362, PLAID-X: '. ' prefix, position 1 overwritten) "
                                                "or 'insert' (marker inserted after <s>); None: the checkpoint's")
     nbits: Literal[1, 2, 4] | None = Field(None, description="residual bits per dimension; None: the checkpoint's")
-    n_centroids: int | None = Field(None, ge=1, description="PLAID centroids; None: colbert-ai's 2^⌊log2(16√tokens)⌋")
+    n_centroids: int | None = Field(None, ge=1, description="PLAID centroids; None: colbert-ai's 2^⌊log2(16√E)⌋ "
+                                    "(E: the embeddings, as colbert-ai estimates them from its sample)")
+    kmeans_sample: int | None = Field(None, ge=1, description="token vectors sampled for k-means; None: colbert-ai's "
+                                      "sample, every token of min(1 + ⌊16√(120·N)⌋, N) of the N documents")
     kmeans_iters: int = Field(4, ge=1, description="k-means iterations (colbert-ai's and PLAID-X's kmeans_niters: 4)")
     nprobe: int | None = Field(None, ge=1, description="centroids probed per query token (colbert-ai ncells); None: "
                                "by depth (k≤10: 1, k≤100: 2, else 4)")
@@ -265,7 +269,8 @@ class ColbertSystem(System):
         nbits = self.params.nbits or settings.nbits  # `nbits`, without reading the checkpoint's settings again
         out.mkdir(parents=True, exist_ok=True)
         info = build_index(token_shards, out / "plaid", nbits=nbits, n_centroids=self.params.n_centroids,
-                           kmeans_iters=self.params.kmeans_iters, seed=0, device=self.params.device)
+                           sample=self.params.kmeans_sample, kmeans_iters=self.params.kmeans_iters, seed=0,
+                           device=self.params.device)
         if info["documents"] != len(ids):
             raise ValueError(f"{dataset.dataset_id}: {info['documents']} encoded documents but {len(ids)} ids")
         (out / "ids.json").write_text(json.dumps(ids), encoding="utf-8")

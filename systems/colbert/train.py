@@ -9,9 +9,10 @@ Three recipes, chosen by ``recipe`` in a suite's ``train.params`` (`TrainParams`
     passages as hard negatives (the paper mines them with 12 retrievers), random ones without a
     run; the model scores every query against every passage of the batch
     and the loss is the pairwise softmax cross-entropy over each query's own positive and hard
-    negatives (ColBERTv1, eq. 7) plus the in-batch softmax cross-entropy over every passage of the
-    batch (ColBERTv2, eq. 8 — the denominator holds the query's own hard negative too, as the
-    paper's formula; colbert-ai's ``compute_ib_loss`` leaves a query's own hard negatives out of it).
+    negatives (ColBERTv1, eq. 7) plus the in-batch softmax cross-entropy over the batch's passages
+    (ColBERTv2, eq. 8). By default its denominator leaves the query's own hard negatives out, as
+    colbert-ai's ``compute_ib_loss``; ``in_batch_own_negatives: true``
+    keeps them, as the paper's formula reads.
     Embeddings and every language adapter (with the adapter layer norms) stay frozen, as
     xm-retrievers' ``prepare_xmod_for_finetuning``; the shared weights and the 768→128 projection
     train. AdamW (torch: weight decay 0.01, eps 1e-6 as xm-retrievers), 10% linear warm-up, linear
@@ -98,6 +99,9 @@ class ColbertXMRecipe(Params):
     negatives: int = Field(1, ge=1, description="hard negatives per query (teacher run's top non-relevant, "
                            "else random)")
     in_batch: bool = Field(True, description="add the in-batch softmax CE (ColBERTv2) to the pairwise CE (ColBERTv1)")
+    in_batch_own_negatives: bool = Field(False, description="keep each query's own hard negatives in its in-batch "
+                                         "softmax (seed 000 eq. 8 as written); False: left out, as colbert-ai's "
+                                         "compute_ib_loss")
     language: str = Field("en", description="training language: its split and (XMOD) its adapter")
     freeze: tuple[Literal["embeddings", "adapters"], ...] = Field(
         FREEZABLE, description="parameter groups kept fixed (adapters: every language's, with their layer norms)")
@@ -194,7 +198,8 @@ def train_colbert_xm(load_model: ModelLoader, data: TrainingData, settings: Colb
         docs = [d for e in batch for d in e.docs[:nway]]
         Q, Qm = model.encode_queries(queries, [lang] * len(queries))
         D, Dm = model.encode_docs([d.contents for d in docs], [lang] * len(docs))
-        return colbert_xm_loss(model.scores(Q, Qm, D, Dm).float(), nway, settings.in_batch)
+        return colbert_xm_loss(model.scores(Q, Qm, D, Dm).float(), nway, settings.in_batch,
+                               settings.in_batch_own_negatives)
 
     batches = data.batches(usable, settings.batch_size, settings.steps, settings.seed)
     facts = fit(model, batches, loss, optimiser(settings), where)
@@ -202,6 +207,7 @@ def train_colbert_xm(load_model: ModelLoader, data: TrainingData, settings: Colb
     model.save(out)
     return {"recipe": "colbert-xm", **facts, "language": lang, "examples": len(usable),
             "skipped_examples": len(examples) - len(usable), "nway": nway, "in_batch": settings.in_batch,
+            "in_batch_own_negatives": settings.in_batch_own_negatives,
             "frozen_parameters": frozen, "frozen_groups": list(settings.freeze)}
 
 

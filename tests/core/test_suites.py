@@ -48,6 +48,21 @@ def test_mmarco_overrides_and_dutch() -> None:
     assert units["de"].dataset_id == "irds:mmarco/v2/de/dev/small"
 
 
+@pytest.mark.parametrize("name", ["neuclir", "clef"])
+def test_mtd_entries_split_and_search_passages_as_plaidx(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PLAID-X's passages (180 xlm-roberta-large tokens every 90) and search depth (2,500 passages for
+    1,000 documents; `systems.colbert.system.search_settings(2500)` then takes 10,000 candidates)."""
+    monkeypatch.delenv("CLEF_ROOT", raising=False)
+    suite = load_suite(name)
+    mtd = {label: spec for label, spec in suite.systems.items() if spec.system.startswith("mtd-colbertx")}
+    assert len(mtd) == 3 and suite.depth == 1000
+    for spec in mtd.values():
+        p = spec.passages
+        assert (p.unit, p.tokenizer, p.length, p.stride, p.aggregate) == \
+            ("tokens", "FacebookAI/xlm-roberta-large", 180, 90, "maxp")
+        assert p.passages_searched(suite.depth) == 2500
+
+
 def test_bad_suites_are_clear_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "suites").mkdir()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import tarfile
 import uuid
 from pathlib import Path, PurePosixPath
@@ -27,6 +28,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from harness.data import DataError, check_dataset_id
 from harness.data.irds import DOC_PARTS, QUERY_LANGUAGES, QUERY_SOURCES, IrDataset, _lookup, _title_and_text
 from harness.languages import language
 from tests.data.irds_fixtures import downloads_config, run_isolated, stage, tsv
@@ -262,7 +264,15 @@ def neuclir(tmp_path_factory):
                 "describe": ds.describe(),
             }
 
-        out = {name: dump(f"irds:neuclir/1/{name}") for name in ["fa/trec-2022", "ru/trec-2023", "multi/trec-2023"]}
+        out = {name: dump(f"irds:neuclir/1/{name}") for name in ["fa/trec-2022", "ru/trec-2023", "multi/trec-2023",
+                                                                 "fa/trec-2022?fields=title",
+                                                                 "fa/trec-2022?fields=narrative,title",
+                                                                 "ru/trec-2023?fields=default"]}
+        try:
+            load_dataset("irds:neuclir/1/fa/trec-2022?fields=title,bogus").queries()
+            out["bad_field"] = None
+        except DataError as e:
+            out["bad_field"] = str(e)
         own = ir_datasets.load("neuclir/1/ru/trec-2023")
         out["irds_ru_2023"] = {
             "queries": [q.query_id for q in own.queries_iter()],
@@ -292,12 +302,50 @@ def neuclir(tmp_path_factory):
     """)
 
 
+def title_description(title: str) -> str:
+    """The fixture topic's title and description, as MTD's NeuCLIR queries."""
+    return f"{title} Documents about {title.lower()}."
+
+
 def test_neuclir_fa_2022_english_queries_over_persian_docs(neuclir):
     got = neuclir["fa/trec-2022"]
     assert got["doc_languages"] == ["fa"] and got["query_language"] == "en"
-    assert got["queries"] == [["1", "Tehran air pollution", "en"], ["2", "Saffron harvest", "en"]]
+    assert got["queries"] == [["1", title_description("Tehran air pollution"), "en"],
+                              ["2", title_description("Saffron harvest"), "en"]]
+    assert got["describe"]["query_fields"] == ["title", "description"]
     assert got["qrels"] == {"1": {doc_id("fa", 0): 3, doc_id("fa", 1): 0}, "2": {doc_id("fa", 2): 1}}
     assert "query_source" not in got["describe"] and "doc_sources" not in got["describe"]
+
+
+def test_neuclir_query_fields_are_a_dataset_option(neuclir):
+    """Default: title + description (MTD's queries; `QUERY_FIELDS`); ``?fields=`` picks others, in its
+    order; ``?fields=default`` is ir_datasets' default_text() (the title); each is its own fingerprint."""
+    titles = neuclir["fa/trec-2022?fields=title"]
+    assert titles["queries"] == [["1", "Tehran air pollution", "en"], ["2", "Saffron harvest", "en"]]
+    assert neuclir["fa/trec-2022?fields=narrative,title"]["queries"][0] == \
+        ["1", "Any detail is relevant. Tehran air pollution", "en"]
+    assert [q[1] for q in neuclir["ru/trec-2023?fields=default"]["queries"]] == \
+        ["Capital cities", "River ecology", "Moscow metro"]
+    assert "query_fields" not in neuclir["ru/trec-2023?fields=default"]["describe"]
+    prints = {neuclir[k]["fingerprint"] for k in ("fa/trec-2022", "fa/trec-2022?fields=title",
+                                                  "fa/trec-2022?fields=narrative,title")}
+    assert len(prints) == 3
+    assert "no text field bogus" in neuclir["bad_field"] and "description" in neuclir["bad_field"]
+
+
+@pytest.mark.parametrize(("dataset_id", "message"), [
+    ("irds:neuclir/1/fa/trec-2022?fields=title,bogus", "queries have no text field bogus; they have title, description"),
+    ("irds:neuclir/1/zh/trec-2023?fields=ht_narrative", "'neuclir/1/multi/trec-2023' queries have no text field ht"),
+    ("irds:mmarco/v2/dt/dev/small?fields=title", "queries have no text field title; they have text"),
+    ("irds:neuclir/1/fa/trec-2022?fields=title,,x", "expected distinct query field names"),
+    ("irds:neuclir/1/fa/trec-2022?fields=title,title", "expected distinct query field names"),
+    ("irds:neuclir/1/fa/trec-2022?fields=query_id", "no text field query_id"),
+])
+def test_query_fields_are_checked_before_any_download(dataset_id: str, message: str) -> None:
+    with pytest.raises(DataError, match=re.escape(message)):
+        check_dataset_id(dataset_id)
+    check_dataset_id(dataset_id.split("?")[0] + "?fields=title" if "mmarco" not in dataset_id else
+                     dataset_id.split("?")[0] + "?fields=text")
 
 
 def test_neuclir_docs_keep_title_and_text(neuclir):
@@ -321,8 +369,9 @@ def test_without_the_query_source_row_ru_2023_fails(neuclir):
 
 def test_neuclir_ru_2023_queries_come_from_multi_topics(neuclir):
     got = neuclir["ru/trec-2023"]
-    assert got["queries"] == [["200", "Capital cities", "en"], ["201", "River ecology", "en"],
-                              ["202", "Moscow metro", "en"]]
+    assert got["queries"] == [["200", title_description("Capital cities"), "en"],
+                              ["201", title_description("River ecology"), "en"],
+                              ["202", title_description("Moscow metro"), "en"]]
     assert got["qrels"] == {"200": {doc_id("ru", 0): 1}, "201": {doc_id("ru", 1): 1}, "202": {doc_id("ru", 0): 3}}
     assert got["doc_languages"] == ["ru"]
     assert got["describe"]["query_source"] == "neuclir/1/multi/trec-2023"

@@ -572,6 +572,7 @@ def test_default_search_settings_follow_depth() -> None:
     assert search_settings(100) == (2, 0.45, 1024)
     assert search_settings(1000) == (4, 0.4, 4096)
     assert search_settings(2000) == (4, 0.4, 8000)
+    assert search_settings(2500) == (4, 0.4, 10_000)  # PLAID-X's MTD search: 2,500 passages, 10,000 candidates
 
 
 def test_sharded_index_equals_unsharded(indexed, tmp_path: Path) -> None:

@@ -83,6 +83,28 @@ def test_kl_loss_matches_torch_reference_and_hand_computation():
     assert float(losses.kl_distillation_loss(teacher, teacher)) == pytest.approx(0, abs=1e-6)
 
 
+def test_in_batch_loss_default_is_colbert_ais_compute_ib_loss():
+    """colbert-ai's ``compute_ib_loss`` written out: keep, per query, the columns up to and including its
+    positive and every column after its own nway passages; CE with label qidx·nway."""
+    g = torch.Generator().manual_seed(3)
+    for b, nway in ((4, 3), (3, 1), (2, 5)):
+        scores = torch.randn(b, b * nway, generator=g, requires_grad=True)
+        n_docs = b * nway
+        flat = scores.flatten()
+        kept = [list(range(q * n_docs, q * n_docs + nway * q + 1)) + list(range(q * n_docs + nway * (q + 1), (q + 1) * n_docs))
+                for q in range(b)]
+        reference = torch.nn.functional.cross_entropy(flat[[i for row in kept for i in row]].view(b, -1),
+                                                      torch.arange(b) * nway)
+        got = losses.in_batch_loss(scores, nway)
+        assert torch.allclose(got, reference, atol=1e-6)
+        (grad,) = torch.autograd.grad(got, scores)
+        (ref_grad,) = torch.autograd.grad(reference, scores)
+        assert torch.allclose(grad, ref_grad, atol=1e-6)
+        if nway > 1:  # the setting matters: own negatives in the softmax give another value
+            assert not torch.allclose(losses.in_batch_loss(scores, nway, own_negatives=True), reference)
+    assert recipes.ColbertXMRecipe().in_batch_own_negatives is False
+
+
 def test_pairwise_and_in_batch_ce_match_hand_computation():
     # two queries, nway 2: columns [pos0, neg0, pos1, neg1]
     s = torch.tensor([[3.0, 1.0, 0.5, 2.0],
@@ -91,9 +113,14 @@ def test_pairwise_and_in_batch_ce_match_hand_computation():
              math.log(math.exp(2) / (math.exp(2) + math.exp(2.5)))) / 2
     ib = -(math.log(math.exp(3) / sum(math.exp(x) for x in (3, 1, 0.5, 2))) +
            math.log(math.exp(2) / sum(math.exp(x) for x in (1, 0, 2, 2.5)))) / 2
+    # colbert-ai's default leaves each query's own negative out: row 0 over (3, 0.5, 2), row 1 over (1, 0, 2)
+    ib_ai = -(math.log(math.exp(3) / sum(math.exp(x) for x in (3, 0.5, 2))) +
+              math.log(math.exp(2) / sum(math.exp(x) for x in (1, 0, 2)))) / 2
     assert float(losses.pairwise_loss(s, 2)) == pytest.approx(pair, rel=1e-6)
-    assert float(losses.in_batch_loss(s, 2)) == pytest.approx(ib, rel=1e-6)
-    assert float(losses.colbert_xm_loss(s, 2)) == pytest.approx(pair + ib, rel=1e-6)
+    assert float(losses.in_batch_loss(s, 2, own_negatives=True)) == pytest.approx(ib, rel=1e-6)
+    assert float(losses.in_batch_loss(s, 2)) == pytest.approx(ib_ai, rel=1e-6)
+    assert float(losses.colbert_xm_loss(s, 2)) == pytest.approx(pair + ib_ai, rel=1e-6)
+    assert float(losses.colbert_xm_loss(s, 2, own_negatives=True)) == pytest.approx(pair + ib, rel=1e-6)
     assert float(losses.colbert_xm_loss(s, 2, in_batch=False)) == pytest.approx(pair, rel=1e-6)
     # three negatives: pairwise over the query's own four passages
     s4 = torch.arange(8.0).view(1, 8)[:, :4].clone()

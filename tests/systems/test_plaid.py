@@ -212,12 +212,40 @@ def test_code_packing_round_trips(bits: int) -> None:
 
 def test_default_centroid_count(small, tmp_path: Path) -> None:
     assert default_centroids(1_000_000, 10**7) == 8192       # 2^⌊log2(16·√n)⌋
-    assert default_centroids(1_000_000, 1000) == 128          # capped by the k-means sample
+    assert default_centroids(1_000_000, 1000) == 512          # only where faiss needs a point per centroid
     embeddings, doclens, _ = small
     facts = build_index([write_shard(tmp_path / "s", embeddings, doclens)], tmp_path / "i", 2, device="cpu")
+    assert plaid_codec.sampled_documents(len(doclens)) == len(doclens)  # small: every document is sampled
     n_train = len(embeddings) - int(len(embeddings) * plaid_codec.HELDOUT_FRACTION)
-    assert facts["centroids"] == default_centroids(len(embeddings), n_train)
+    assert facts["centroids"] == default_centroids(len(embeddings), n_train) == 2 ** int(math.log2(16 * math.sqrt(
+        len(embeddings))))
     assert (facts["documents"], facts["tokens"], facts["dim"], facts["nbits"]) == (300, len(embeddings), 32, 2)
+
+
+def test_kmeans_sample_is_colbert_ais_document_sample(tmp_path: Path) -> None:
+    """colbert-ai's `_sample_pids`: min(1 + int(16·√(120·N)), N) documents, all their tokens; the
+    centroid count from N × their mean doclen; ``sample`` (a token count) is the other setting."""
+    assert [plaid_codec.sampled_documents(n) for n in (1, 1000, 30_720, 30_721, 40_000, 8_841_823)] == \
+        [1, 1000, 30_720, 30_721, 1 + int(16 * math.sqrt(120 * 40_000)), 1 + int(16 * math.sqrt(120 * 8_841_823))]
+    assert plaid_codec.sampled_documents(8_841_823) == 521_173  # mMARCO: 16·√(120·8,841,823) = 521,172.3
+    rng = np.random.default_rng(0)
+    doclens = rng.integers(1, 7, 40_000)
+    rows = np.arange(int(doclens.sum()))
+    owner = np.repeat(np.arange(len(doclens)), doclens)
+    # token vectors that name their row and document, exactly in float16 (integers below 2048)
+    vectors = np.stack([rows // 1024, rows % 1024, owner // 1024, owner % 1024], axis=1).astype(np.float16)
+    shards = split(vectors, doclens, tmp_path, [12_345, 30_000])
+    opened = plaid_build.open_shards(shards)
+    sample, n_embeddings = plaid_codec._sample(opened, None, seed=0)
+    sample = (sample[:, 0::2] * 1024 + sample[:, 1::2]).astype(np.int64)  # [row, document]
+    docs, counts = np.unique(sample[:, 1], return_counts=True)
+    assert len(docs) == plaid_codec.sampled_documents(40_000) == 1 + int(16 * math.sqrt(120 * 40_000)) < 40_000
+    np.testing.assert_array_equal(counts, doclens[docs])  # every token of each sampled document
+    np.testing.assert_array_equal(np.sort(sample[:, 0]), np.flatnonzero(np.isin(owner, docs)))
+    assert n_embeddings == pytest.approx(40_000 * doclens[docs].mean())
+    assert n_embeddings != doclens.sum()  # an estimate, as colbert-ai's
+    tokens, exact = plaid_codec._sample(opened, 5000, seed=0)
+    assert len(tokens) == 5000 and exact == doclens.sum() and len(np.unique(tokens[:, 0] * 1024 + tokens[:, 1])) == 5000
 
 
 def test_one_centroid(tmp_path: Path) -> None:

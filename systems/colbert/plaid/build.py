@@ -57,8 +57,6 @@ from systems.colbert.plaid.shards import (
     save_npy,
 )
 
-DEFAULT_SAMPLE = 1 << 21
-"""Token vectors sampled for k-means and the bucket quantiles."""
 FORMAT = "plaid-v1"
 FILES = ("codec.json", "centroids.npy", "doclens.npy", "ivf.npy", "ivf_lengths.npy", "meta.json")
 """The index's files besides the chunks folder."""
@@ -150,17 +148,18 @@ def _write_ivf(out: Path, shards: list[OpenShard], codec: Codec) -> None:
 
 
 def build_index(shards: Sequence[TokenShard], out: Path, nbits: int, n_centroids: int | None = None,
-                sample: int = DEFAULT_SAMPLE, kmeans_iters: int = 20, seed: int = 0,
+                sample: int | None = None, kmeans_iters: int = 20, seed: int = 0,
                 device: str = "auto") -> dict[str, Any]:
     """Build (or finish building) a PLAID index of ``shards`` in ``out``; return facts about it.
 
-    ``n_centroids`` None: colbert-ai's rule (see `default_centroids`). Documents are numbered by
-    concatenating the shards in order. Chunks already compressed from the same shard contents
-    with the same codec are kept (the facts count them as ``chunks_reused``).
+    ``n_centroids`` None: colbert-ai's rule (see `default_centroids`). ``sample`` None: k-means on
+    colbert-ai's document sample; a number: that many token vectors (`systems.colbert.plaid.codec`).
+    Documents are numbered by concatenating the shards in order. Chunks already compressed from the
+    same shard contents with the same codec are kept (the facts count them as ``chunks_reused``).
     """
     if nbits not in NBITS:
         raise ValueError(f"nbits must be one of {NBITS}, got {nbits}")
-    if sample < 1 or kmeans_iters < 1:
+    if (sample is not None and sample < 1) or kmeans_iters < 1:
         raise ValueError(f"sample ({sample}) and kmeans_iters ({kmeans_iters}) must be positive")
     opened = open_shards(shards)
     dim = opened[0].shape[1]

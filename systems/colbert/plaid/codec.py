@@ -1,7 +1,12 @@
 """ColBERTv2's residual codec: centroids by k-means and residuals quantised to ``nbits`` per dimension.
 
-k-means (faiss, on GPU when faiss has one) over a fixed-seed sample of token vectors drawn across
-all shards gives |C| centroids, L2-normalised. A vector is stored as the id of its nearest centroid
+k-means (faiss, on GPU when faiss has one) over a fixed-seed sample gives |C| centroids,
+L2-normalised. The sample is colbert-ai's by default (`CollectionIndexer._sample_pids`): every token
+vector of min(1 + ⌊16·√(120·N)⌋, N) documents drawn without replacement (N documents; 120 is its
+"typical doclen"), and |C| = 2^⌊log2(16·√E)⌋ with E = N × the sample's mean doclen (its estimate of
+the embeddings); or, when a token count is given, that many token vectors drawn uniformly across
+shards, with E the exact token count. |C| is capped only where faiss needs it (a centroid per
+training point). A vector is stored as the id of its nearest centroid
 (inner product) plus its residual ``v - c`` quantised to ``nbits`` (1, 2 or 4) per dimension. The
 2^nbits buckets are cut at the 1/2^nbits, …, (2^nbits - 1)/2^nbits quantiles of the residuals of a
 held-out part of the sample (all dimensions pooled), and a bucket decodes to the quantile at its
@@ -27,20 +32,25 @@ from systems.colbert.plaid.shards import SCORE_BUDGET, OpenShard
 
 NBITS = (1, 2, 4)
 """Residual bits per dimension that the codec supports."""
-MIN_POINTS_PER_CENTROID = 4
-"""The default centroid count is capped so that k-means has at least this many points per centroid."""
+TYPICAL_DOCLEN = 120
+"""colbert-ai's document-sample rule assumes this many tokens per document, whatever the real lengths."""
 HELDOUT_FRACTION, HELDOUT_MAX = 0.05, 50_000
 """Part of the sample kept out of k-means to estimate bucket cutoffs and weights (as colbert-ai)."""
 CODE_BLOCK = 1 << 20
 """Centroid ids bit-packed or unpacked at a time (a multiple of 8, so blocks are byte-aligned)."""
 
 
-def default_centroids(n_tokens: int, n_train: int) -> int:
-    """colbert-ai's rule, 2^⌊log2(16·√n_tokens)⌋, capped at the largest power of two with
-    `MIN_POINTS_PER_CENTROID` training points per centroid; at least 1."""
-    rule = 2 ** math.floor(math.log2(16 * math.sqrt(n_tokens)))
-    cap = 2 ** math.floor(math.log2(max(1, n_train // MIN_POINTS_PER_CENTROID)))
+def default_centroids(n_embeddings: float, n_train: int) -> int:
+    """colbert-ai's rule, 2^⌊log2(16·√n_embeddings)⌋, capped at the largest power of two ≤ ``n_train``
+    (faiss needs a training point per centroid; colbert-ai would fail there); at least 1."""
+    rule = 2 ** math.floor(math.log2(16 * math.sqrt(n_embeddings)))
+    cap = 2 ** math.floor(math.log2(max(1, n_train)))
     return max(1, min(rule, cap))
+
+
+def sampled_documents(n_docs: int) -> int:
+    """colbert-ai's k-means sample size in documents: min(1 + ⌊16·√(120·N)⌋, N)."""
+    return min(1 + int(16 * math.sqrt(TYPICAL_DOCLEN * n_docs)), n_docs)
 
 
 def code_bits(n_centroids: int) -> int:
@@ -48,18 +58,30 @@ def code_bits(n_centroids: int) -> int:
     return math.ceil(math.log2(n_centroids)) if n_centroids > 1 else 0
 
 
-def _sample(shards: list[OpenShard], size: int, seed: int) -> np.ndarray:
-    """``size`` token vectors (all when there are fewer) drawn uniformly across shards, float32."""
-    total = shards[-1].first_token + shards[-1].tokens
-    if size >= total:
-        rows = np.arange(total)
-    else:
-        rows = np.sort(np.random.default_rng(seed).choice(total, size, replace=False))
+def _gather(shards: list[OpenShard], rows: np.ndarray) -> np.ndarray:
+    """The token vectors at sorted collection positions ``rows``, float32."""
     parts = []
     for shard in shards:
         a, b = np.searchsorted(rows, [shard.first_token, shard.first_token + shard.tokens])
         parts.append(np.asarray(shard.vectors()[rows[a:b] - shard.first_token], dtype=np.float32))
     return np.concatenate(parts)
+
+
+def _sample(shards: list[OpenShard], size: int | None, seed: int) -> tuple[np.ndarray, float]:
+    """The k-means sample and the embedding count the centroid rule uses (module docstring): ``size``
+    None, every token of colbert-ai's document sample; else ``size`` token vectors (all when there are
+    fewer) drawn uniformly across shards."""
+    total = shards[-1].first_token + shards[-1].tokens
+    rng = np.random.default_rng(seed)
+    if size is None:
+        doclens = np.concatenate([s.doclens for s in shards])
+        docs = np.sort(rng.choice(len(doclens), sampled_documents(len(doclens)), replace=False))
+        starts = np.cumsum(doclens) - doclens
+        lengths = doclens[docs]
+        rows = np.repeat(starts[docs] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        return _gather(shards, rows), len(doclens) * float(lengths.mean())
+    rows = np.arange(total) if size >= total else np.sort(rng.choice(total, size, replace=False))
+    return _gather(shards, rows), float(total)
 
 
 @dataclass
@@ -86,18 +108,17 @@ class Codec:
         return h.hexdigest()
 
 
-def train_codec(shards: list[OpenShard], nbits: int, n_centroids: int | None, sample: int, kmeans_iters: int,
-                seed: int, device: torch.device) -> Codec:
-    """k-means centroids on a sample and bucket cutoffs/weights from its held-out residuals."""
-    vectors = _sample(shards, sample, seed)
+def train_codec(shards: list[OpenShard], nbits: int, n_centroids: int | None, sample: int | None,
+                kmeans_iters: int, seed: int, device: torch.device) -> Codec:
+    """k-means centroids on a sample (`_sample`) and bucket cutoffs/weights from its held-out residuals."""
+    vectors, n_embeddings = _sample(shards, sample, seed)
     order = np.random.default_rng(seed + 1).permutation(len(vectors))
     n_heldout = min(HELDOUT_MAX, int(len(vectors) * HELDOUT_FRACTION))
     if n_heldout:
         heldout, train = vectors[order[:n_heldout]], vectors[np.sort(order[n_heldout:])]
     else:  # too few vectors to hold any out
         heldout = train = vectors
-    n_tokens = shards[-1].first_token + shards[-1].tokens
-    k = default_centroids(n_tokens, len(train)) if n_centroids is None else n_centroids
+    k = default_centroids(n_embeddings, len(train)) if n_centroids is None else n_centroids
     if not 1 <= k <= len(train):
         raise ValueError(f"n_centroids={k} needs between 1 and {len(train)} (the k-means sample) centroids")
     kmeans = faiss.Kmeans(train.shape[1], k, niter=kmeans_iters, seed=seed, verbose=False,
