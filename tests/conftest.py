@@ -33,11 +33,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The one run of the repository's demo suite that tests read, made on purpose unlike the
     committed baseline's (native kernels, one thread per job) and unlike CI's own demo run: torch
     on other CPU kernels (`other_capability`) and `DEMO_THREADS` threads per job. So every test of
-    the regression gate also checks that it holds across CPUs."""
+    the regression gate also checks that it holds across CPUs. Each job's heavy imports are logged
+    to ``imports.jsonl`` (`tests/import_trace`)."""
     workdir = tmp_path_factory.mktemp("demo")
     threads = [f"{rule}={DEMO_THREADS}" for rule in ("train", "index", "retrieve", "evaluate", "cost")]
+    trace = [str(Path(__file__).parent / "import_trace"), *filter(None, [os.environ.get("PYTHONPATH")])]
     snakemake(workdir, "--set-threads", *threads, "--", "suites/demo",
-              env={"HARNESS_CACHE": str(workdir / "cache"), "ATEN_CPU_CAPABILITY": other_capability()})
+              env={"HARNESS_CACHE": str(workdir / "cache"), "ATEN_CPU_CAPABILITY": other_capability(),
+                   "PYTHONPATH": os.pathsep.join(trace), "HARNESS_IMPORT_TRACE": str(workdir / "imports.jsonl")})
     return workdir
 
 

@@ -171,3 +171,20 @@ def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
     assert len(merged) == 1 and merged[0].data["info"]["documents"] == 400
     shards = [r for r in registry.records() if r.step == "shard"]
     assert sorted(r.data["info"]["documents"] for r in shards) == [133, 133, 134]
+
+
+def test_jobs_that_need_no_model_import_no_torch(demo: Path) -> None:
+    """BM25, evaluate, cost, tables and finish jobs start without torch or sentence-transformers (their
+    start-up is most of their time); the neural systems' jobs do load them. From the demo's import log."""
+    jobs = [json.loads(line) for line in (demo / "imports.jsonl").read_text().splitlines()]
+    suite = load_suite(str(REPO / "suites" / "demo.yaml"))
+    units = len(suite.units())
+    steps = {step: [j for j in jobs if j["argv"][0] == step] for step in ("evaluate", "cost", "tables")}
+    assert len(steps["evaluate"]) == len(steps["cost"]) == len(suite.systems) * units and len(steps["tables"]) == 1
+    for job in jobs:
+        step, system = job["argv"][0], dict(zip(job["argv"][1::2], job["argv"][2::2])).get("--system")
+        model_free = step in ("evaluate", "cost", "tables", "finish") or system == "bm25"
+        if model_free:
+            assert not {"torch", "sentence_transformers", "transformers"} & set(job["imported"]), job
+        elif step in ("train", "index", "retrieve"):
+            assert "torch" in job["imported"], job  # the log sees what a model job imports
