@@ -20,6 +20,7 @@ from harness.system import build_system
 from harness.training import TrainingData
 from systems.colbert.model import ColbertModel
 from systems.colbert.plaid import PlaidIndex, build_index, write_shard
+from tests import helpers
 from tests.helpers import clustered_corpus, clustered_queries, overlap, run_reference
 
 SYNTHETIC = "synthetic:{lang}?docs=96&queries=6&train=6&seed=0"
@@ -151,3 +152,18 @@ def test_plaid_against_colbert_ai_index(tmp_path) -> None:
     assert ours >= theirs - OVERLAP_MARGIN
     assert facts["bytes_per_vector"] <= float(reference["payload_bytes_per_vector"])
     assert math.isclose(facts["bytes_per_vector"], facts["bytes_per_vector_formula"], rel_tol=0.01)
+
+
+@pytest.mark.parametrize("ci", ["true", None])
+def test_missing_reference_fails_and_says_to_run_setup(ci, tmp_path, monkeypatch) -> None:
+    """Without .ref/ the reference tests fail (in CI and out of it), never skip, naming setup.sh."""
+    monkeypatch.setattr(helpers, "REF", tmp_path / ".ref")
+    if ci:
+        monkeypatch.setenv("CI", ci)
+    else:
+        monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.fail.Exception, match="setup.sh") as failed:
+        helpers.reference_path("plaid-x")
+    assert str(tmp_path / ".ref" / "plaid-x") in str(failed.value)
+    assert ("CI ran setup.sh" in str(failed.value)) == bool(ci)
+
