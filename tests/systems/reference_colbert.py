@@ -25,6 +25,7 @@ import importlib.abc
 import importlib.util
 import json
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,8 @@ def index(job: dict) -> dict[str, np.ndarray]:
     from colbert.indexing import collection_encoder, collection_indexer
     from colbert.infra import ColBERTConfig, Run, RunConfig
     from colbert.modeling.colbert import ColBERT
+    from colbert.search.index_storage import IndexScorer
+    from colbert.search.strided_tensor import StridedTensor
 
     data = np.load(job["vectors"])
     vectors, doclens = torch.from_numpy(data["embeddings"].astype(np.float32)), data["doclens"]
@@ -112,7 +115,10 @@ def index(job: dict) -> dict[str, np.ndarray]:
 
     collection_encoder.CollectionEncoder.encode_passages = encode_passages
     collection_indexer.Checkpoint = searcher_module.Checkpoint = _NoModel
-    ColBERT.try_load_torch_extensions(False)  # CPU search needs segmented_maxsim (REFERENCE.md §5)
+    # CPU search needs the C++ extensions, segmented_maxsim among them (REFERENCE.md §5): compiled side
+    # by side on first use, then cached in TORCH_EXTENSIONS_DIR
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda owner: owner.try_load_torch_extensions(False), (ColBERT, IndexScorer, StridedTensor)))
     root = Path(job["root"])
     (root / "checkpoint").mkdir(parents=True, exist_ok=True)
     metadata = {"dim": vectors.shape[1], "nbits": job["nbits"], "query_maxlen": int(data["queries"].shape[1]),
