@@ -24,4 +24,22 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 # Pin torch first so nothing pulls a CUDA build: torch==2.13.0 resolves to the local CPU wheel.
 .venv/bin/pip install -q "torch==2.13.0"
 .venv/bin/pip install -q -c constraints.txt -e ".[test]"
+
+# The reference implementations that tests/systems/test_reference_colbert.py compares the harness
+# with, each in its own folder under .ref/ (never in .venv: they need transformers 4, the harness
+# runs 5): colbert-ai 0.2.20 (ColBERT-XM's code) and PLAID-X 0.3.3 (MTD ColBERT-X's), without their
+# dependencies; .ref/hf4 holds what they import that .venv lacks or has at another major version:
+# transformers 4.57.1, tokenizers 0.22.1, huggingface-hub 0.36.2, ujson, bitarray, and ninja
+# (colbert-ai compiles its CPU search extensions). A folder already holding its pins is kept.
+ref() {  # ref FOLDER PIN...
+  local folder=".ref/$1"; shift
+  if [ "$(cat "$folder/.installed" 2>/dev/null)" != "$*" ]; then
+    rm -rf "$folder"
+    .venv/bin/pip install -q --no-deps --target "$folder" "$@"
+    echo "$*" > "$folder/.installed"
+  fi
+}
+ref hf4 transformers==4.57.1 tokenizers==0.22.1 huggingface-hub==0.36.2 ujson==5.11.0 bitarray==3.8.0 ninja==1.13.0
+ref colbert-ai colbert-ai==0.2.20
+ref plaid-x PLAID-X==0.3.3
 echo "setup.sh: environment ready in .venv"

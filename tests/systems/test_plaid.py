@@ -25,6 +25,7 @@ from systems.colbert.plaid import PlaidIndex, TokenShard, build_index, default_c
 from systems.colbert.plaid import build as plaid_build
 from systems.colbert.plaid import codec as plaid_codec
 from systems.colbert.plaid import search as plaid_search
+from tests.helpers import clustered_corpus, clustered_queries, overlap
 
 DIM = 64
 FIXTURE_DOCS = 2000
@@ -38,42 +39,6 @@ MaxSim on the original vectors, over 50 queries. Measured on this fixture: 0.81 
 (nbits 1 / 2 / 4), all of it lost to quantisation (exhaustive MaxSim on the decompressed vectors
 agrees exactly as much); the bounds leave about 0.1 of margin. The fixture is hard on purpose: many
 documents share a query's topics, so near-tied scores reorder under quantisation."""
-
-
-def clustered_corpus(n_docs: int, dim: int, seed: int, lengths: tuple[int, int] = (8, 40), topics: int = 256,
-                     spread: float = 0.75, block: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
-    """Float16 unit token vectors [tokens, dim] and doclens (lengths drawn in ``[lo, hi]``)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((topics, dim)).astype(np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    doclens = rng.integers(lengths[0], lengths[1] + 1, n_docs)
-    doc_topics = rng.integers(0, topics, (n_docs, 4))
-    parts = []
-    for start in range(0, n_docs, block):
-        lens = doclens[start : start + block]
-        owner = np.repeat(np.arange(start, start + len(lens)), lens)
-        vectors = centres[doc_topics[owner, rng.integers(0, 4, len(owner))]]
-        vectors += spread / math.sqrt(dim) * rng.standard_normal(vectors.shape, dtype=np.float32)
-        parts.append((vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16))
-    return np.concatenate(parts), doclens
-
-
-def clustered_queries(embeddings: np.ndarray, doclens: np.ndarray, n: int, length: int, seed: int,
-                      noise: float = 0.5) -> list[np.ndarray]:
-    """``n`` queries of ``length`` unit vectors: noisy copies of random tokens of random documents."""
-    rng = np.random.default_rng(seed)
-    starts = np.cumsum(doclens) - doclens
-    queries = []
-    for doc in rng.integers(0, len(doclens), n):
-        rows = starts[doc] + rng.integers(0, doclens[doc], length)
-        q = embeddings[rows].astype(np.float32)
-        q += noise / math.sqrt(q.shape[1]) * rng.standard_normal(q.shape, dtype=np.float32)
-        queries.append(q / np.linalg.norm(q, axis=1, keepdims=True))
-    return queries
-
-
-def overlap(a: np.ndarray, b: np.ndarray, k: int) -> float:
-    return len(set(a[:k].tolist()) & set(b[:k].tolist())) / k
 
 
 def files(folder: Path) -> dict[str, bytes]:
