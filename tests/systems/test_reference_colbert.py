@@ -132,7 +132,7 @@ def test_mtd_encodes_as_plaid_x(training, collections, tmp_path) -> None:
 def test_plaid_against_colbert_ai_index(tmp_path) -> None:
     """The same token vectors indexed by colbert-ai (its defaults: centroid count, k-means, k=10
     search settings) and by the harness (its defaults): top-10 agreement with exact MaxSim at least
-    colbert-ai's less `OVERLAP_MARGIN`, and no more payload bytes per vector."""
+    colbert-ai's less `OVERLAP_MARGIN`, and no more bytes per vector (payload, and the whole index)."""
     embeddings, doclens = clustered_corpus(INDEX_DOCS, INDEX_DIM, seed=5)
     queries = clustered_queries(embeddings, doclens, INDEX_QUERIES, QUERY_TOKENS, seed=6)
     np.savez(tmp_path / "vectors.npz", embeddings=embeddings, doclens=doclens, queries=np.stack(queries))
@@ -151,6 +151,7 @@ def test_plaid_against_colbert_ai_index(tmp_path) -> None:
     assert theirs >= 0.5, "colbert-ai's search is not working on these vectors"
     assert ours >= theirs - OVERLAP_MARGIN
     assert facts["bytes_per_vector"] <= float(reference["payload_bytes_per_vector"])
+    assert facts["index_bytes"] / len(embeddings) <= float(reference["index_bytes_per_vector"])  # centroids too
     assert math.isclose(facts["bytes_per_vector"], facts["bytes_per_vector_formula"], rel_tol=0.01)
 
 

@@ -6,7 +6,8 @@ temporary name and renamed, so a file that exists is complete):
 
     codec.json                 nbits, dim, centroids, code_bits, cutoffs, weights, the settings and data
                                fingerprint it was trained with, and its hash
-    centroids.npy              float32 [|C|, dim], unit rows
+    centroids.npy              float16 [|C|, dim], unit rows (as colbert-ai keeps them; residuals are
+                               measured from these values)
     chunks/NNNNN.codes.npy     uint8: shard NNNNN's centroid ids, code_bits each, packed big-endian
     chunks/NNNNN.residuals.npy uint8 [tokens, nbits·dim/8]: bucket ids, the first dimension in the
                                high bits of the first byte
@@ -16,7 +17,7 @@ temporary name and renamed, so a file that exists is complete):
                                concatenating the shards in the order given
     ivf.npy                    int32 (int64 from 2^31 documents): document positions grouped by
                                centroid, ascending within each list
-    ivf_lengths.npy            int64 [|C|]: the length of each centroid's list in ivf.npy
+    ivf_lengths.npy            int32 (as ivf.npy) [|C|]: the length of each centroid's list in ivf.npy
     meta.json                  counts, sizes and bytes per vector; written last, marks a finished index
 
 Builds resume: the codec and every chunk whose json matches (same shard contents, same codec) are
@@ -144,7 +145,7 @@ def _write_ivf(out: Path, shards: list[OpenShard], codec: Codec) -> None:
             filled += counts
         ivf.flush()
         del ivf
-    save_npy(out / "ivf_lengths.npy", lengths.astype(np.int64))
+    save_npy(out / "ivf_lengths.npy", lengths.astype(np.int32 if n_docs < 2**31 else np.int64))
 
 
 def build_index(shards: Sequence[TokenShard], out: Path, nbits: int, n_centroids: int | None = None,
@@ -188,7 +189,7 @@ def build_index(shards: Sequence[TokenShard], out: Path, nbits: int, n_centroids
         pass
     if codec is None:
         codec = train_codec(opened, nbits, n_centroids, sample, kmeans_iters, seed, torch_device)
-        save_npy(out / "centroids.npy", codec.centroids)
+        save_npy(out / "centroids.npy", codec.centroids.astype(np.float16))
         save_json(out / "codec.json", codec_record(codec, settings))
     digest = codec.digest()
 

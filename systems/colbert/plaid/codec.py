@@ -126,6 +126,8 @@ def train_codec(shards: list[OpenShard], nbits: int, n_centroids: int | None, sa
     kmeans.train(np.ascontiguousarray(train))
     centroids = kmeans.centroids.astype(np.float32)
     centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    centroids = centroids.astype(np.float16).astype(np.float32)  # stored in half precision, as colbert-ai
+    # stores them: residuals are measured from the values the index keeps
     c = torch.from_numpy(centroids).to(device)
     residuals, step = [], max(1, SCORE_BUDGET // k)
     for start in range(0, len(heldout), step):
@@ -146,7 +148,7 @@ def codec_record(codec: Codec, settings: dict[str, Any]) -> dict[str, Any]:
 
 def load_codec(folder: Path) -> tuple[Codec, dict[str, Any]]:
     record = json.loads((folder / "codec.json").read_text(encoding="utf-8"))
-    codec = Codec(np.load(folder / "centroids.npy"), np.asarray(record["cutoffs"], np.float32),
+    codec = Codec(np.load(folder / "centroids.npy").astype(np.float32), np.asarray(record["cutoffs"], np.float32),
                   np.asarray(record["weights"], np.float32), record["nbits"])
     return codec, record
 

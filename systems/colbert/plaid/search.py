@@ -80,7 +80,7 @@ class PlaidIndex:
         self.doclens_t = torch.from_numpy(self.doclens.astype(np.int64)).to(device)
         self.offsets_t = self.doclens_t.cumsum(0) - self.doclens_t
         self.ivf = torch.from_numpy(np.load(folder / "ivf.npy")).to(device)
-        self.ivf_lengths = torch.from_numpy(np.load(folder / "ivf_lengths.npy")).to(device)
+        self.ivf_lengths = torch.from_numpy(np.load(folder / "ivf_lengths.npy").astype(np.int64)).to(device)
         self.ivf_offsets = self.ivf_lengths.cumsum(0) - self.ivf_lengths
         self.table = byte_table(torch.from_numpy(codec.weights).to(device), codec.nbits)
 
