@@ -81,3 +81,9 @@ def test_unknown_part_is_a_one_line_error() -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--parts", "peak,bogus"], capture_output=True,
                           text=True, timeout=300, check=False)
     assert done.returncode == 2 and "unknown part 'bogus'" in done.stderr.strip().splitlines()[-1]
+
+
+def test_unknown_size_is_a_one_line_error() -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--set", "dense_m=5"], capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 2 and "unknown size 'dense_m'" in done.stderr.strip().splitlines()[-1]
