@@ -6,8 +6,8 @@ and therefore BM25 scores are those of a native ``-language`` index; Anserini an
 with as many threads as the job has. The same path serves the languages Anserini has no
 ``-language`` for (Greek, Romanian, Tamil, …; see `analyzer_option`) and mixed-language
 collections: the documents of each analyzer are indexed on their own and the indexes' segments
-merged into one (as are the shards' indexes of a sharded build). Queries are analysed with the same analyzers and searched with Pyserini's
-``LuceneSearcher``.
+merged into one (as are the shards' indexes of a sharded build). Queries are analysed with the same
+analyzers and searched with Pyserini's ``LuceneSearcher``.
 """
 
 from __future__ import annotations
