@@ -1,18 +1,24 @@
 """What several test modules use: the repository, running its workflow, writing suites, torch's CPU kernels,
-a fake CLEF (ELRA E0008) tree, the reference implementations under .ref/, synthetic token vectors."""
+a fake CLEF (ELRA E0008) tree, the reference implementations under .ref/, synthetic token vectors,
+synthetic collections and what a Lucene index holds."""
 
 from __future__ import annotations
 
 import glob
 import gzip
+import json
 import math
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from harness.data.base import Dataset, Doc, Located
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--cores", "all"]
@@ -235,3 +241,72 @@ def clustered_queries(embeddings: np.ndarray, doclens: np.ndarray, n: int, lengt
 
 def overlap(a: np.ndarray, b: np.ndarray, k: int) -> float:
     return len(set(a[:k].tolist()) & set(b[:k].tolist())) / k
+
+
+# --- Lucene indexes (systems.bm25): synthetic text per script, and what an index holds ----------
+
+SCRIPT_LETTERS = {
+    "Latn": "abcdefghijklmnopqrstuvwxyzäöüßéèàçñ", "Arab": "ابتثجحخدذرزسشصضطظعغفقكلمنهوي", "Beng": "অআইকখগঘচছজটঠডতথদধনপফবমযরলশসহািীু",
+    "Cyrl": "абвгдежзийклмнопрстуфхцчшщыьэюя", "Deva": "अआइकखगघचछजटठडतथदधनपफबमयरलवशसहािीुे", "Grek": "αβγδεζηθικλμνξοπρστυφχψωάέή",
+    "Gujr": "અઆઇકખગઘચછજટઠડતથદધનપફબમયરલવશસહાિીુે", "Guru": "ਅਆਇਕਖਗਘਚਛਜਟਠਡਤਥਦਧਨਪਫਬਮਯਰਲਵਸਹਾਿੀੁ", "Hang": "가나다라마바사아자차카타파하국어학교",
+    "Hans": "我们你他的是在有人中国大学生工作上海北京天", "Jpan": "日本語のはにをがですますカタナひらがな東京", "Mlym": "അആഇകഖഗഘചജടഡതദനപബമയരലവശസഹാിീ",
+    "Orya": "ଅଆଇକଖଗଘଚଜଟଡତଦନପବମଯରଲଶସହାିୀ", "Taml": "அஆஇஉஎகசடதநபமயரலவழளறனாிீுெ", "Telu": "అఆఇకఖగఘచజటడతదనపబమయరలవశసహాిీు",
+    "Thai": "กขคงจฉชซญดตถทธนบปผพฟภมยรลวศษสหอฮะาิีุูเแโ",
+}
+"""Letters of each script the languages table uses, for synthetic words."""
+
+
+def synthetic_text(rng, script: str, words: int) -> str:
+    """``words`` random words of ``script``'s letters (a Zipf-like vocabulary: short words repeat)."""
+    letters = SCRIPT_LETTERS[script]
+    return " ".join("".join(rng.choice(letters) for _ in range(min(12, 1 + int(rng.paretovariate(1.2)))))
+                    for _ in range(words))
+
+
+@dataclass
+class TextsDataset(Dataset):
+    """A collection held in memory: ``texts`` are ``(text, language)`` pairs, ids ``d0, d1, …``; no queries."""
+
+    texts: tuple[tuple[str, str], ...] = ()
+
+    def _read_docs(self) -> Iterator[Located]:
+        for i, (text, lang) in enumerate(self.texts):
+            yield Located(Doc(f"d{i}", text, lang), f"{self.dataset_id} #{i}")
+
+    def _read_queries(self) -> list:
+        return []
+
+    def _read_qrels(self) -> dict:
+        return {}
+
+    def _content_identity(self) -> Iterator[bytes]:
+        yield json.dumps(self.texts).encode()
+
+    @property
+    def doc_languages(self) -> tuple[str, ...]:
+        return tuple(sorted({lang for _, lang in self.texts}))
+
+
+def lucene_index_summary(path: Path, docs: int | None = None) -> dict:
+    """What BM25 reads from the Lucene index at ``path``: the ``contents`` field's statistics, each
+    term's document and collection frequencies, and the term vector (term → frequency, which fixes
+    the document's length) of every document, or of the first ``docs`` by id."""
+    from systems.bm25.lucene import jclass
+
+    utils = jclass("io.anserini.index.IndexReaderUtils")
+    reader = utils.getReader(str(path.resolve()))
+    try:
+        terms = jclass("org.apache.lucene.index.MultiTerms").getTerms(reader, "contents")
+        stats = {"docs": reader.numDocs(), "doc_count": terms.getDocCount(), "sum_ttf": terms.getSumTotalTermFreq(),
+                 "sum_df": terms.getSumDocFreq()}
+        freqs, it = {}, terms.iterator()
+        while (term := it.next()) is not None:
+            freqs[term.utf8ToString()] = (it.docFreq(), it.totalTermFreq())
+        ids = sorted(utils.convertLuceneDocidToDocid(reader, i) for i in range(reader.maxDoc()))
+        vectors = {}
+        for doc_id in ids[:docs]:
+            vector = utils.getDocumentVector(reader, doc_id)
+            vectors[doc_id] = {e.getKey(): e.getValue() for e in vector.entrySet().toArray()} if vector else {}
+        return {"stats": stats, "freqs": freqs, "ids": ids, "vectors": vectors}
+    finally:
+        reader.close()

@@ -70,3 +70,67 @@ def _java_ok(java_home: Path) -> bool:
 def jclass(name: str):
     """A Java class by fully qualified name."""
     return start_jvm().autoclass(name)
+
+
+def jlist(items: list[str]):
+    """A ``java.util.ArrayList`` of strings."""
+    out = jclass("java.util.ArrayList")()
+    for item in items:
+        out.add(item)
+    return out
+
+
+def analyzer_option(class_name: str) -> str:
+    """The ``-language`` value that makes Anserini's ``IndexCollection`` analyse with ``class_name``.
+
+    Anserini builds a language's analyzer from the class name in ``AnalyzerMap.analyzerMap``; the
+    class name itself is registered as a key there, so every Lucene analyzer the languages table
+    names (Greek, Romanian, Tamil, … included) is Anserini's own indexing path. Its English
+    analyzer is the one ``-language en`` builds."""
+    if class_name == "io.anserini.analysis.DefaultEnglishAnalyzer":
+        return "en"
+    jclass("io.anserini.analysis.AnalyzerMap").analyzerMap.put(class_name, class_name)
+    return class_name
+
+
+def index_collection(args: list[str]) -> None:
+    """Run Anserini's ``IndexCollection`` in this JVM; an error when a document failed to index."""
+    parsed = jclass("io.anserini.index.IndexCollection$Args")()
+    jclass("org.kohsuke.args4j.CmdLineParser")(parsed).parseArgument(jlist(args))
+    indexer = jclass("io.anserini.index.IndexCollection")(parsed)
+    indexer.run()
+    counters = indexer.getCounters()
+    failed = counters.errors.get() + counters.unindexable.get()
+    if failed:
+        raise RuntimeError(f"Anserini failed to index {failed} documents of {parsed.input}")
+
+
+@cache
+def _directory_merger():
+    """``IndexWriter`` with ``addIndexes(Directory...)`` alone: pyjnius cannot choose between its overloads."""
+    jnius = start_jvm()
+
+    class DirectoryMerger(jnius.JavaClass, metaclass=jnius.MetaJavaClass):
+        __javaclass__ = "org/apache/lucene/index/IndexWriter"
+        __javaconstructor__ = (("(Lorg/apache/lucene/store/Directory;Lorg/apache/lucene/index/IndexWriterConfig;)V", False),)
+        addIndexes = jnius.JavaMethod("([Lorg/apache/lucene/store/Directory;)J")
+        commit = jnius.JavaMethod("()J")
+        close = jnius.JavaMethod("()V")
+
+    return DirectoryMerger
+
+
+def merge_indexes(parts: list[Path], out: Path) -> None:
+    """One Lucene index at ``out`` holding the segments of the indexes ``parts`` (copied as they are)."""
+    def directory(path: Path):
+        return jclass("org.apache.lucene.store.FSDirectory").open(jclass("java.io.File")(str(path.resolve())).toPath())
+
+    config = jclass("org.apache.lucene.index.IndexWriterConfig")(jclass("org.apache.lucene.analysis.core.WhitespaceAnalyzer")())
+    config.setOpenMode(jclass("org.apache.lucene.index.IndexWriterConfig$OpenMode").CREATE)
+    config.setUseCompoundFile(False)
+    writer = _directory_merger()(directory(out), config)
+    try:
+        writer.addIndexes([directory(p) for p in parts])
+        writer.commit()
+    finally:
+        writer.close()

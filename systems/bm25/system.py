@@ -1,11 +1,13 @@
 """BM25 through Pyserini (Lucene), one analyzer per language from the languages table.
 
-Text is analysed in the JVM with the Lucene analyzer the languages table names for each
-document's (and query's) own language, and the resulting terms are indexed with Anserini's
-``IndexCollection`` in pretokenized mode and searched with Pyserini's ``LuceneSearcher``. Terms,
-document lengths and therefore BM25 scores are those of a native ``-language`` index, and the same
-path serves the languages Anserini has no ``-language`` for (Greek, Romanian) and mixed-language
-collections.
+Documents are indexed by Anserini's own ``IndexCollection`` (run in this process's JVM) with the
+Lucene analyzer the languages table names for each document's language, so terms, document lengths
+and therefore BM25 scores are those of a native ``-language`` index; Anserini analyses and indexes
+with as many threads as the job has. The same path serves the languages Anserini has no
+``-language`` for (Greek, Romanian, Tamil, …; see `analyzer_option`) and mixed-language
+collections: the documents of each analyzer are indexed on their own and the indexes' segments
+merged into one (as are the shards' indexes of a sharded build). Queries are analysed with the same
+analyzers and searched with Pyserini's ``LuceneSearcher``.
 """
 
 from __future__ import annotations
@@ -13,21 +15,23 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from functools import cache
-from itertools import chain, islice
+from itertools import cycle
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pydantic import Field
 from tqdm import tqdm
 
-from harness.data.base import Dataset, Query
+from harness.data.base import Dataset, Doc, Query
 from harness.languages import lucene_analyzer
 from harness.runs import Run, make_run
 from harness.system import Params, System, index_in_one_shard, shard_docs
-from systems.bm25.lucene import anserini_jar, jclass, start_jvm
+from systems.bm25.lucene import analyzer_option, anserini_jar, index_collection, jclass, merge_indexes, start_jvm
 
-SHARD_DOCS = 100_000
+PARTS_PER_THREAD = 4
 SEARCH_BATCH = 1_000
 
 
@@ -60,12 +64,12 @@ def analyze(text: str, lang: str) -> str:
 
 
 class BM25System(System):
-    """BM25 over per-language analysed terms (see the module docstring); shardable: shards analyse
-    their documents, the merge indexes every shard's terms."""
+    """BM25 over per-language analysed terms (see the module docstring); shardable: each shard indexes
+    its documents, the merge joins the shards' indexes."""
 
     Params = BM25Params
     retrieve_params = frozenset({"k1", "b"})
-    shard_folder = "terms"
+    shard_folder = "shard"
 
     def extra_index_identity(self, dataset: Dataset) -> dict[str, Any]:
         return {"analyzers": {lang: lucene_analyzer(lang) for lang in dataset.doc_languages},
@@ -75,39 +79,62 @@ class BM25System(System):
         return index_in_one_shard(self, dataset, out)
 
     def index_shard(self, dataset: Dataset, shard: int, shards: int, out: Path) -> dict[str, Any]:
-        """Analyse the shard's documents into pretokenized JSON files under ``out/terms``."""
+        """The shard's documents as a Lucene index in ``out/shard/lucene`` (see `write_docs`, `index_docs`)."""
         start_jvm()
-        terms_dir = out / "terms"
-        terms_dir.mkdir(parents=True)
-        docs = iter(tqdm(shard_docs(dataset, shard, shards), desc=f"analyse {dataset.dataset_id} [{shard + 1}/{shards}]",
-                         unit="doc", mininterval=2))
-        n_docs = 0
-        while (first := next(docs, None)) is not None:  # one file per SHARD_DOCS documents
-            with open(terms_dir / f"part-{shard:04d}-{n_docs // SHARD_DOCS:05d}.jsonl", "w", encoding="utf-8") as part:
-                for doc in chain([first], islice(docs, SHARD_DOCS - 1)):
-                    part.write(json.dumps({"id": doc.doc_id, "contents": analyze(doc.contents, doc.language)}) + "\n")
-                    n_docs += 1
+        work = out / self.shard_folder
+        n_docs = self.write_docs(shard_docs(dataset, shard, shards), work / "docs",
+                                 desc=f"read {dataset.dataset_id} [{shard + 1}/{shards}]")
+        if n_docs:
+            self.index_docs(work / "docs", work / "lucene")
+        shutil.rmtree(work / "docs")
+        (work / "documents").write_text(f"{n_docs}\n")
         return {"documents": n_docs}
 
-    def merge_shards(self, dataset: Dataset, shard_dirs: list[Path], out: Path) -> dict[str, Any]:
-        """One Lucene index over every shard's terms (document order does not change BM25 scores)."""
-        start_jvm()
-        inputs = out / "terms-all"
-        inputs.mkdir()
-        for part in sorted(p for d in shard_dirs for p in (d / "terms").glob("*.jsonl")):
-            (inputs / part.name).symlink_to(part.resolve())
+    def write_docs(self, docs: Iterable[Doc], folder: Path, desc: str) -> int:
+        """Write ``docs`` as JSON lines, a folder per analyzer and `PARTS_PER_THREAD` files per indexing
+        thread (Anserini indexes one file per thread at a time); how many documents there were."""
+        folder.mkdir(parents=True)
+        groups: dict[str, Iterator[TextIO]] = {}  # per analyzer, its files in turn
+        by_language: dict[str, Iterator[TextIO]] = {}
         n_docs = 0
-        for path in inputs.iterdir():
-            with open(path, encoding="utf-8") as lines:
-                n_docs += sum(1 for _ in lines)
+        with ExitStack() as files:
+            for doc in tqdm(docs, desc=desc, unit="doc", mininterval=2):
+                if (part := by_language.get(doc.language)) is None:  # a language's first document must analyse here (Thai needs ICU)
+                    analyze(doc.contents, doc.language)
+                    if (name := lucene_analyzer(doc.language)) not in groups:
+                        (folder / name).mkdir()
+                        groups[name] = cycle([files.enter_context(open(folder / name / f"part-{i:03d}.jsonl", "w", encoding="ascii"))
+                                              for i in range(PARTS_PER_THREAD * self.params.threads)])
+                    part = by_language[doc.language] = groups[name]
+                next(part).write(json.dumps({"id": doc.doc_id, "contents": doc.contents}) + "\n")  # ASCII: non-ASCII as JSON escapes
+                n_docs += 1
+        return n_docs
+
+    def index_docs(self, folder: Path, out: Path) -> None:
+        """Anserini's ``IndexCollection`` over each analyzer's folder of ``folder``, into ``out``; the
+        indexes' segments merged there when there are several."""
+        groups = sorted(folder.iterdir())
+        targets = [out] if len(groups) == 1 else [folder / f"{g.name}.lucene" for g in groups]
+        for group, target in zip(groups, targets, strict=True):
+            index_collection(["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
+                              "-input", str(group.resolve()), "-index", str(target.resolve()),
+                              "-threads", str(self.params.threads), "-language", analyzer_option(group.name),
+                              "-storeDocvectors", "-quiet"])
+        if len(groups) > 1:
+            merge_indexes(targets, out)
+
+    def merge_shards(self, dataset: Dataset, shard_dirs: list[Path], out: Path) -> dict[str, Any]:
+        """One Lucene index of every shard's segments (document order does not change BM25 scores)."""
+        start_jvm()
+        work = [d / self.shard_folder for d in shard_dirs]
+        n_docs = sum(int((w / "documents").read_text()) for w in work)
         if n_docs == 0:
             raise ValueError(f"{dataset.dataset_id} has no documents")
-        args = ["-collection", "JsonCollection", "-generator", "DefaultLuceneDocumentGenerator",
-                "-input", str(inputs.resolve()), "-index", str((out / "lucene").resolve()),
-                "-threads", str(self.params.threads),
-                "-pretokenized", "-storeDocvectors", "-quiet"]
-        jclass("io.anserini.index.IndexCollection").main(args)
-        shutil.rmtree(inputs)
+        parts = [w / "lucene" for w in work if (w / "lucene").is_dir()]
+        if shard_dirs == [out]:  # unsharded: the one shard's index is the index
+            parts[0].rename(out / "lucene")
+        else:
+            merge_indexes(parts, out / "lucene")
         size = sum(p.stat().st_size for p in (out / "lucene").rglob("*") if p.is_file())
         return {"documents": n_docs, "index_bytes": size, "shards": len(shard_dirs)}
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.data.base import Dataset, Doc, Located, Query
+from harness.languages import LANGUAGES, language
 from harness.system import SystemConfigError, build_system
+from systems.bm25.lucene import index_collection
 from systems.bm25.system import analyze
+from tests.helpers import TextsDataset, lucene_index_summary, synthetic_text
 
 
 @dataclass
@@ -97,3 +102,47 @@ def test_bad_params_are_clear() -> None:
         build_system("bm52", {})
     with pytest.raises(SystemConfigError, match="unknown param 'kl'; known: k1, b"):
         build_system("bm25", {"kl": 0.9})
+
+
+def texts_in(lang: str, n: int, seed: int) -> tuple[tuple[str, str], ...]:
+    """``n`` synthetic documents in ``lang``'s script, after its hand-written ones in `CASES`."""
+    rng = random.Random(seed)
+    cases = CASES[lang][0] if lang in CASES else ()
+    return tuple((text, lang) for text in cases) + tuple(
+        (synthetic_text(rng, language(lang).script, rng.randint(5, 60)), lang) for _ in range(n))
+
+
+def analysed_terms_index(dataset: Dataset, out: Path) -> Path:
+    """The reference: each document's terms from `analyze` (Lucene's analyzer for its own language),
+    indexed pretokenized by Anserini, the way the harness indexed before it ran ``-language``."""
+    (out / "in").mkdir(parents=True)
+    with open(out / "in" / "docs.jsonl", "w", encoding="utf-8") as lines:
+        lines.writelines(json.dumps({"id": doc.doc_id, "contents": analyze(doc.contents, doc.language)}) + "\n" for doc in dataset.docs())
+    index_collection(["-collection", "JsonCollection", "-input", str(out / "in"), "-index", str(out / "index"),
+                      "-threads", "1", "-pretokenized", "-storeDocvectors", "-quiet"])
+    return out / "index"
+
+
+@pytest.mark.parametrize("lang", ["de", "en", "sw", "th"])
+def test_index_equals_analysed_terms(lang: str, tmp_path: Path) -> None:
+    """Anserini's ``-language`` indexing gives each document the terms `analyze` gives it: same term
+    statistics, same term vectors, same document lengths (every other analyzer: the mixed test)."""
+    dataset = TextsDataset(f"synthetic:{lang}", texts=texts_in(lang, 40, seed=len(lang)))
+    info = build_system("bm25", {"threads": 2}).index(dataset, tmp_path / "harness")
+    assert info["documents"] == len(dataset.texts)
+    built = lucene_index_summary(tmp_path / "harness" / "lucene")
+    assert built["stats"]["docs"] == len(dataset.texts) and built["stats"]["sum_ttf"] > 0
+    assert built == lucene_index_summary(analysed_terms_index(dataset, tmp_path / "reference"))
+
+
+def test_mixed_languages_index_each_doc_with_its_analyzer(tmp_path: Path) -> None:
+    """A collection in every language of the table is one index whose documents have their own
+    language's terms, as if each had been analysed on its own."""
+    texts = tuple(text for i, lang in enumerate(sorted(LANGUAGES)) for text in texts_in(lang, 3, seed=i))
+    dataset = TextsDataset("synthetic:mixed", texts=random.Random(0).sample(texts, len(texts)))
+    info = build_system("bm25", {"threads": 2}).index(dataset, tmp_path / "harness")
+    assert info["documents"] == len(texts) and not (tmp_path / "harness" / "lucene-parts").exists()
+    built = lucene_index_summary(tmp_path / "harness" / "lucene")
+    assert built["stats"]["docs"] == len(texts)
+    assert built == lucene_index_summary(analysed_terms_index(dataset, tmp_path / "reference"))
+    assert analyze("Häuser", "de") in built["freqs"] and analyze("собаки", "ru") in built["freqs"]
