@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -158,9 +159,20 @@ systems:
 
 
 def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
+    """Three shards merge to the unsharded run; the collection is fetched by one local data job that
+    ends before any shard job starts (two cores: the shards run side by side), and read through once
+    however many suite collections share its id."""
     write_suite(workdir, "sharded", SHARDED)
     log = snakemake(workdir, "suites/sharded")
     assert log.count("rule shard:") == 3
+    assert log.count("localrule data:") == 2 and "rule data:" not in log.replace("localrule data:", "")
+    data_job = re.search(r"localrule data:\n    output: results/sharded/data/split/de.json\n    jobid: (\d+)", log)
+    fetched = log.index(f"Finished jobid: {data_job.group(1)} (Rule: data)")
+    assert all(m.start() > fetched for m in re.finditer("rule shard:", log))
+    built = [r for r in registry.records() if r.step == "data"]
+    assert len(built) == 1 and built[0].data["dataset"]["docs"] == 400
+    for name in ("whole", "split"):
+        assert layout.pointed(workdir / f"results/sharded/data/{name}/de.json").id == built[0].id
     for i in range(3):
         assert (workdir / f"results/sharded/shards/bm25/split/de/{i}.json").is_file()
     suite = load_suite("sharded")
@@ -171,3 +183,28 @@ def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
     assert len(merged) == 1 and merged[0].data["info"]["documents"] == 400
     shards = [r for r in registry.records() if r.step == "shard"]
     assert sorted(r.data["info"]["documents"] for r in shards) == [133, 133, 134]
+
+
+TRAINED = SHARDED + """\
+  dpr-xm:
+    system: dpr-xm
+    train: {data: "synthetic:de?docs=400&queries=10&train=10", languages: [de], init: tiny}
+"""
+
+
+def test_data_step_fetches_a_collection_or_training_data(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness data` reads a suite collection, or a system's training split, once into a data record;
+    asking for neither, or for training data a system does not have, is a one-line error."""
+    write_suite(workdir, "sharded", TRAINED)
+    assert main(["data", "--suite", "sharded", "--lang", "de"]) == 2
+    assert "give --dataset (a suite collection) or --system" in capsys.readouterr().err
+    assert main(["data", "--suite", "sharded", "--system", "bm25", "--lang", "de"]) == 2
+    assert "system 'bm25' trains on no data in language 'de'" in capsys.readouterr().err
+    for args in (["--dataset", "split"], ["--dataset", "whole"], ["--system", "dpr-xm"]):
+        assert main(["data", "--suite", "sharded", *args, "--lang", "de"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] == "reused" for line in printed] == [False, True, False]
+    test, train = (layout.pointed(workdir / path) for path in
+                   ("results/sharded/data/split/de.json", "results/sharded/data/train/dpr-xm/de.json"))
+    assert test.data["dataset"]["docs"] == 400 and test.data["dataset"]["queries"] == 10
+    assert train.data["identity"]["training"] and train.data["dataset"]["queries"] == 10
