@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from harness.evaluate import evaluate, means
 from harness.runs import read_trec
 from harness.spec import load_suite
 from harness.system import system_class
+from tests.data.irds_fixtures import stage, tsv
 from tests.helpers import REPO, snakemake, write_suite
 
 TINY = """\
@@ -208,3 +210,61 @@ def test_data_step_fetches_a_collection_or_training_data(workdir: Path, capsys: 
                    ("results/sharded/data/split/de.json", "results/sharded/data/train/dpr-xm/de.json"))
     assert test.data["dataset"]["docs"] == 400 and test.data["dataset"]["queries"] == 10
     assert train.data["identity"]["training"] and train.data["dataset"]["queries"] == 10
+
+
+FETCH_HOOK = '''\
+"""Test hook, loaded by every Python process of the run: ir_datasets "downloads" a missing file by
+copying it from $FETCH_MIRROR (staged at the same relative path as under $IR_DATASETS_HOME), and
+each download is logged with the harness step that asked for it."""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ir_datasets.util import download
+
+_path = download.Download.path
+
+
+def path(self, force=True):
+    target = self._cache_path
+    if force and target and not os.path.exists(target):
+        relative = Path(target).relative_to(os.environ["IR_DATASETS_HOME"])
+        with open(Path(os.environ["FETCH_MIRROR"]) / "fetched.log", "a") as log:
+            log.write(f"{relative}\\t{' '.join(sys.argv[1:3])}\\n")
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(os.environ["FETCH_MIRROR"]) / relative, target)
+    return _path(self, force)
+
+
+download.Download.path = path
+'''
+
+IRDS_SHARDED = """\
+name: fetched
+depth: 10
+measures: [nDCG@10]
+datasets:
+  - {name: mmarco, id: "irds:mmarco/v2/dt/dev/small", shards: 2}
+systems:
+  bm25:
+    system: bm25
+"""
+
+
+def test_an_ir_datasets_collection_is_downloaded_once_by_its_data_job(workdir: Path) -> None:
+    """Two shard jobs side by side (two cores) of an ir_datasets collection: each of its files is
+    downloaded once, by the collection's data job; the shard (and later) jobs only read."""
+    mirror, hook = workdir / "mirror", workdir / "hook"
+    docs = [(str(i), f"document {i} over de rivier en de stad nummer {i}") for i in range(12)]
+    stage(mirror, "mmarco", {"v2/dt/docs": tsv(docs), "v2/dt/queries/dev": tsv([("100", "rivier"), ("101", "stad")]),
+                             "dev/qrels-small": "100 0 1 1\n101 0 2 1\n"})
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FETCH_HOOK)
+    write_suite(workdir, "fetched", IRDS_SHARDED)
+    snakemake(workdir, "suites/fetched", env={"PYTHONPATH": f"{hook}{os.pathsep}{REPO}", "FETCH_MIRROR": str(mirror),
+                                              "IR_DATASETS_HOME": str(workdir / "irds")})
+    fetched = sorted((mirror / "fetched.log").read_text().splitlines())
+    assert fetched == [f"mmarco/{path}\tdata --suite" for path in
+                       ("qrels.dev.small.tsv", "v2/dutch.queries.dev.tsv", "v2/dutch_collection.tsv")]
+    assert len(list((workdir / "results/registry/shard").glob("*/record.json"))) == 2
