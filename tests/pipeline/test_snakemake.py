@@ -73,8 +73,8 @@ def test_tiny_suite_runs_resumes_and_reruns_nothing(tiny: Path, capsys: pytest.C
 
     # every step published a pointer to the record it built
     pointers = sorted(p for p in (tiny / "results/tiny").rglob("*.json") if p.parent.name != "tables")
-    assert {p.relative_to(tiny / "results/tiny").parts[0] for p in pointers} == {"index", "runs", "eval"}
-    assert len(pointers) == 3 * 2 * 3
+    assert {p.relative_to(tiny / "results/tiny").parts[0] for p in pointers} == {"data", "index", "runs", "eval"}
+    assert len(pointers) == 3 + 3 * 2 * 3  # a data pointer per collection; index, run, eval per system too
     for pointer in pointers:
         fields = json.loads(pointer.read_text())
         record = layout.pointed(pointer.relative_to(tiny))
@@ -104,10 +104,11 @@ def test_changed_settings_rerun_without_overwriting(tiny: Path) -> None:
 
 def test_dry_run_prints_job_graph(tiny: Path) -> None:
     log = snakemake(tiny, "-n", "suites/tiny")
-    stats = log[log.index("Job stats:"):].splitlines()[3:10]
+    stats = log[log.index("Job stats:"):].splitlines()[3:11]
     counts = {line.split()[0]: int(line.split()[1]) for line in stats if len(line.split()) == 2}
-    # 2 systems x 3 languages for each per-collection step, then one table and the suite target
-    assert counts == {"index": 6, "retrieve": 6, "evaluate": 6, "tables": 1, "suite": 1, "total": 20}
+    # one data job per collection, 2 systems x 3 languages for each per-collection step, then one table
+    # and the suite target
+    assert counts == {"data": 3, "index": 6, "retrieve": 6, "evaluate": 6, "tables": 1, "suite": 1, "total": 23}
     assert not (tiny / "results").exists()
 
 
