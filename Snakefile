@@ -59,6 +59,11 @@ def table_inputs(wc):
     return [str(layout.path(step, suite.name, s, u)) for step in steps for s in suite.systems for u in suite.units()]
 
 
+# Light jobs run where Snakemake runs, never on a cluster's compute nodes: fetching data (compute nodes
+# may have no network; one job per collection, so its shard jobs only read), and the reports.
+localrules: data, train_data, tables, suite
+
+
 STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.system} --dataset {wildcards.dataset} --lang {wildcards.lang}"
 
 
@@ -120,11 +125,40 @@ def trained(wc):
     return [str(layout.path("train", wc.suite, wc.system))] if load_suite(wc.suite).system(wc.system).train else []
 
 
+def train_data(wc):
+    """The data pointer of each training collection of the system."""
+    spec = load_suite(wc.suite).system(wc.system).train
+    return [str(layout.train_data(wc.suite, wc.system, lang)) for lang in spec.dataset_ids()]
+
+
+def data_config(dataset_id):
+    """A data job's params: the collection's id and its loader's code."""
+    return json.dumps({"dataset": dataset_id, "code": jobs.dataset_code(dataset_id)})
+
+
+rule data:
+    output:
+        layout.pattern("data"),
+    params:
+        config=lambda wc: data_config(unit(wc).dataset_id),
+    shell:
+        PY + " -m harness data --suite {wildcards.suite} --dataset {wildcards.dataset} --lang {wildcards.lang}"
+
+
+rule train_data:
+    output:
+        layout.pattern("train_data"),
+    params:
+        config=lambda wc: data_config(load_suite(wc.suite).system(wc.system).train.dataset_ids()[wc.lang]),
+    shell:
+        PY + " -m harness data --suite {wildcards.suite} --system {wildcards.system} --lang {wildcards.lang}"
+
+
 def shard_inputs(wc):
     """The shard pointers a sharded collection's index merges (none when unsharded), after training."""
     u = unit(wc)
     shards = [str(layout.path("shard", wc.suite, wc.system, u, i)) for i in range(u.shards)]
-    return trained(wc) + (shards if u.shards > 1 else [])
+    return trained(wc) + [str(layout.path("data", wc.suite, unit=u))] + (shards if u.shards > 1 else [])
 
 
 def system_resources(name):
@@ -138,6 +172,8 @@ def system_resources(name):
 
 
 rule train:
+    input:
+        train_data,
     output:
         layout.pattern("train"),
     params:
@@ -152,6 +188,7 @@ rule train:
 rule shard:
     input:
         trained,
+        layout.pattern("data"),
     output:
         layout.pattern("shard"),
     wildcard_constraints:

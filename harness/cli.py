@@ -86,6 +86,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(done(steps.train(load_suite(args.suite, check=False), args.system)))
 
 
+def cmd_data(args: argparse.Namespace) -> None:
+    """Fetch a suite collection (``--dataset``/``--lang``) or a system's training data in ``--lang``."""
+    suite = load_suite(args.suite, check=False)
+    if (args.dataset is None) == (args.system is None):
+        raise SuiteError("harness data: give --dataset (a suite collection) or --system (its training data)")
+    if args.dataset is not None:
+        unit = suite.unit(args.dataset, args.lang)
+        print(done(steps.data(suite, unit.dataset_id, False, layout.path("data", suite.name, unit=unit))))
+        return
+    spec = suite.system(args.system).train
+    if spec is None or args.lang not in spec.dataset_ids():
+        raise SuiteError(f"suite {suite.name!r}: system {args.system!r} trains on no data in language {args.lang!r}")
+    print(done(steps.data(suite, spec.dataset_ids()[args.lang], spec.split == "training",
+                          layout.train_data(suite.name, args.system, args.lang))))
+
+
 def cmd_tables(args: argparse.Namespace) -> None:
     for path in steps.tables(load_suite(args.suite, check=False)):
         print(path)
@@ -133,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list dataset id schemes").set_defaults(fn=cmd_datasets)
     reg = sub.add_parser("registry", help="read the experiment registry").add_subparsers(dest="action", required=True)
     lst = reg.add_parser("list", help="one line per record")
-    lst.add_argument("--step", choices=["train", "shard", "index", "retrieve", "evaluate", "latency"])
+    lst.add_argument("--step", choices=["data", "train", "shard", "index", "retrieve", "evaluate", "latency"])
     lst.set_defaults(fn=cmd_registry_list)
     show = reg.add_parser("show", help="a record in full")
     show.add_argument("id", help="record id or a unique prefix")
@@ -152,6 +168,12 @@ def parser() -> argparse.ArgumentParser:
     trn.add_argument("--suite", required=True)
     trn.add_argument("--system", required=True, help="system label in the suite")
     trn.set_defaults(fn=cmd_train)
+    dat = sub.add_parser("data", help="fetch and read through one collection of a suite, or a system's training data")
+    dat.add_argument("--suite", required=True)
+    dat.add_argument("--dataset", help="dataset name in the suite")
+    dat.add_argument("--system", help="system label in the suite: its training data")
+    dat.add_argument("--lang", required=True, help="language key ('all' for unsplit datasets)")
+    dat.set_defaults(fn=cmd_data)
     tab = sub.add_parser("tables", help="write a suite's tables")
     tab.add_argument("--suite", required=True)
     tab.set_defaults(fn=cmd_tables)

@@ -21,6 +21,8 @@ from harness.paths import results_dir
 from harness.spec import Unit
 
 PATTERNS = {
+    "data": "{suite}/data/{dataset}/{lang}.json",
+    "train_data": "{suite}/data/train/{system}/{lang}.json",
     "train": "{suite}/train/{system}.json",
     "shard": "{suite}/shards/{system}/{dataset}/{lang}/{shard}.json",
     "index": "{suite}/index/{system}/{dataset}/{lang}.json",
@@ -47,6 +49,11 @@ def path(step: str, suite: str, system: str | None = None, unit: Unit | None = N
     if unit is not None:
         fields.update(dataset=unit.dataset, lang=unit.lang)
     return results_dir() / PATTERNS[step].format(**fields)
+
+
+def train_data(suite: str, system: str, lang: str) -> Path:
+    """What the data step publishes for the training collection of ``system`` in ``lang``."""
+    return results_dir() / PATTERNS["train_data"].format(suite=suite, system=system, lang=lang)
 
 
 def tables_dir(suite: str) -> Path:

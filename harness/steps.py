@@ -1,4 +1,4 @@
-"""The steps every suite runs — train, shard, index, retrieve, evaluate, cost, tables — one mechanism for all.
+"""The steps every suite runs — data, train, shard, index, retrieve, evaluate, cost, tables — one mechanism for all.
 
 Each step computes its identity, asks the registry for the record (building it only when absent)
 and publishes a pointer to it where Snakemake expects one (`harness.layout`). Pointers are written
@@ -17,7 +17,7 @@ from typing import Any
 
 from harness import jobs, layout, measure, registry
 from harness.code import code_version
-from harness.data import DataError, load_dataset
+from harness.data import DataError, Dataset, load_dataset
 from harness.data.base import sha256_file
 from harness.evaluate import evaluate, means, without_identical_ids, write_per_query
 from harness.paths import results_dir
@@ -65,15 +65,38 @@ def suite_system(suite: Suite, label: str) -> System:
 
 def training_data(spec: TrainSpec) -> TrainingData:
     """The training splits (and teacher run) a suite's train section names."""
-    splits = {}
-    for lang, dataset_id in spec.dataset_ids().items():
-        dataset = load_dataset(dataset_id)
-        split = dataset.training() if spec.split == "training" else dataset
-        if split is None:
-            raise DataError(f"{dataset_id} has no training split; if the id names training data itself "
-                            f"(e.g. an ir_datasets train split), set 'split: dataset'")
-        splits[lang] = split
+    splits = {lang: _split(dataset_id, spec.split == "training") for lang, dataset_id in spec.dataset_ids().items()}
     return TrainingData(splits, Path(spec.teacher) if spec.teacher else None)
+
+
+def _split(dataset_id: str, training: bool) -> Dataset:
+    """The collection ``dataset_id``, or its training split when ``training``."""
+    dataset = load_dataset(dataset_id)
+    split = dataset.training() if training else dataset
+    if split is None:
+        raise DataError(f"{dataset_id} has no training split; if the id names training data itself "
+                        f"(e.g. an ir_datasets train split), set 'split: dataset'")
+    return split
+
+
+def data(suite: Suite, dataset_id: str, training: bool, pointer: Path) -> registry.Record:
+    """Fetch one collection (its training split when ``training``) and read it through, once, before
+    any job reads it: its loader downloads or builds whatever it caches (ir_datasets' files, ...). The
+    Snakefile runs this as a local rule on the submitting machine (compute nodes may have no network),
+    so concurrent shard jobs of the collection only read. Keyed by id and loader code, not content,
+    so no download happens before the registry's lock is held."""
+    identity = {"dataset": dataset_id, "training": training, "code": jobs.dataset_code(dataset_id)}
+
+    def build(out: Path) -> dict[str, Any]:
+        split = _split(dataset_id, training)
+        for _ in split.docs():
+            pass
+        return {"outputs": {}, "dataset": split.describe()}
+
+    labels = {"suite": suite.name, "system": None, "dataset": dataset_id, "lang": None}
+    record = registry.produce("data", identity, build, labels)
+    layout.write_pointer(pointer, record)
+    return record
 
 
 def train(suite: Suite, label: str) -> registry.Record:

@@ -180,7 +180,7 @@ def test_an_edit_reruns_exactly_the_jobs_it_affects(tmp_path: Path) -> None:
     assert after_edit("systems/dense/system.py") == {}  # another family: nothing
     assert after_edit("harness/evaluate.py") == {"evaluate": 2, "tables": 1, "suite": 1}
     assert after_edit("harness/report/tables.py") == {"tables": 1, "suite": 1}
-    assert after_edit("harness/data/synthetic.py") == {"index": 2, "retrieve": 2, "evaluate": 2, "tables": 1,
+    assert after_edit("harness/data/synthetic.py") == {"data": 2, "index": 2, "retrieve": 2, "evaluate": 2, "tables": 1,
                                                        "suite": 1}
     assert "Nothing to be done" in run_snakemake(copy, work, "-n", "suites/edits")  # undone: current again
     assert after_edit("systems/bm25/system.py", keep=True) == {"index": 2, "retrieve": 2, "evaluate": 2, "tables": 1,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +17,7 @@ from harness.evaluate import evaluate, means
 from harness.runs import read_trec
 from harness.spec import load_suite
 from harness.system import system_class
+from tests.data.irds_fixtures import stage, tsv
 from tests.helpers import REPO, snakemake, write_suite
 
 TINY = """\
@@ -70,8 +73,8 @@ def test_tiny_suite_runs_resumes_and_reruns_nothing(tiny: Path, capsys: pytest.C
 
     # every step published a pointer to the record it built
     pointers = sorted(p for p in (tiny / "results/tiny").rglob("*.json") if p.parent.name != "tables")
-    assert {p.relative_to(tiny / "results/tiny").parts[0] for p in pointers} == {"index", "runs", "eval"}
-    assert len(pointers) == 3 * 2 * 3
+    assert {p.relative_to(tiny / "results/tiny").parts[0] for p in pointers} == {"data", "index", "runs", "eval"}
+    assert len(pointers) == 3 + 3 * 2 * 3  # a data pointer per collection; index, run, eval per system too
     for pointer in pointers:
         fields = json.loads(pointer.read_text())
         record = layout.pointed(pointer.relative_to(tiny))
@@ -101,10 +104,11 @@ def test_changed_settings_rerun_without_overwriting(tiny: Path) -> None:
 
 def test_dry_run_prints_job_graph(tiny: Path) -> None:
     log = snakemake(tiny, "-n", "suites/tiny")
-    stats = log[log.index("Job stats:"):].splitlines()[3:10]
+    stats = log[log.index("Job stats:"):].splitlines()[3:11]
     counts = {line.split()[0]: int(line.split()[1]) for line in stats if len(line.split()) == 2}
-    # 2 systems x 3 languages for each per-collection step, then one table and the suite target
-    assert counts == {"index": 6, "retrieve": 6, "evaluate": 6, "tables": 1, "suite": 1, "total": 20}
+    # one data job per collection, 2 systems x 3 languages for each per-collection step, then one table
+    # and the suite target
+    assert counts == {"data": 3, "index": 6, "retrieve": 6, "evaluate": 6, "tables": 1, "suite": 1, "total": 23}
     assert not (tiny / "results").exists()
 
 
@@ -158,9 +162,20 @@ systems:
 
 
 def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
+    """Three shards merge to the unsharded run; the collection is fetched by one local data job that
+    ends before any shard job starts (two cores: the shards run side by side), and read through once
+    however many suite collections share its id."""
     write_suite(workdir, "sharded", SHARDED)
     log = snakemake(workdir, "suites/sharded")
     assert log.count("rule shard:") == 3
+    assert log.count("localrule data:") == 2 and "rule data:" not in log.replace("localrule data:", "")
+    data_job = re.search(r"localrule data:\n    output: results/sharded/data/split/de.json\n    jobid: (\d+)", log)
+    fetched = log.index(f"Finished jobid: {data_job.group(1)} (Rule: data)")
+    assert all(m.start() > fetched for m in re.finditer("rule shard:", log))
+    built = [r for r in registry.records() if r.step == "data"]
+    assert len(built) == 1 and built[0].data["dataset"]["docs"] == 400
+    for name in ("whole", "split"):
+        assert layout.pointed(workdir / f"results/sharded/data/{name}/de.json").id == built[0].id
     for i in range(3):
         assert (workdir / f"results/sharded/shards/bm25/split/de/{i}.json").is_file()
     suite = load_suite("sharded")
@@ -174,7 +189,7 @@ def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
 
 
 def test_jobs_that_need_no_model_import_no_torch(demo: Path) -> None:
-    """BM25, evaluate, cost, tables and finish jobs start without torch or sentence-transformers (their
+    """Data, BM25, evaluate, cost, tables and finish jobs start without torch or sentence-transformers (their
     start-up is most of their time); the neural systems' jobs do load them. From the demo's import log."""
     jobs = [json.loads(line) for line in (demo / "imports.jsonl").read_text().splitlines()]
     suite = load_suite(str(REPO / "suites" / "demo.yaml"))
@@ -183,8 +198,91 @@ def test_jobs_that_need_no_model_import_no_torch(demo: Path) -> None:
     assert len(steps["evaluate"]) == len(steps["cost"]) == len(suite.systems) * units and len(steps["tables"]) == 1
     for job in jobs:
         step, system = job["argv"][0], dict(zip(job["argv"][1::2], job["argv"][2::2])).get("--system")
-        model_free = step in ("evaluate", "cost", "tables", "finish") or system == "bm25"
+        model_free = step in ("data", "evaluate", "cost", "tables", "finish") or system == "bm25"
         if model_free:
             assert not {"torch", "sentence_transformers", "transformers"} & set(job["imported"]), job
         elif step in ("train", "index", "retrieve"):
             assert "torch" in job["imported"], job  # the log sees what a model job imports
+
+
+TRAINED = SHARDED + """\
+  dpr-xm:
+    system: dpr-xm
+    train: {data: "synthetic:de?docs=400&queries=10&train=10", languages: [de], init: tiny}
+"""
+
+
+def test_data_step_fetches_a_collection_or_training_data(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`harness data` reads a suite collection, or a system's training split, once into a data record;
+    asking for neither, or for training data a system does not have, is a one-line error."""
+    write_suite(workdir, "sharded", TRAINED)
+    assert main(["data", "--suite", "sharded", "--lang", "de"]) == 2
+    assert "give --dataset (a suite collection) or --system" in capsys.readouterr().err
+    assert main(["data", "--suite", "sharded", "--system", "bm25", "--lang", "de"]) == 2
+    assert "system 'bm25' trains on no data in language 'de'" in capsys.readouterr().err
+    for args in (["--dataset", "split"], ["--dataset", "whole"], ["--system", "dpr-xm"]):
+        assert main(["data", "--suite", "sharded", *args, "--lang", "de"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] == "reused" for line in printed] == [False, True, False]
+    test, train = (layout.pointed(workdir / path) for path in
+                   ("results/sharded/data/split/de.json", "results/sharded/data/train/dpr-xm/de.json"))
+    assert test.data["dataset"]["docs"] == 400 and test.data["dataset"]["queries"] == 10
+    assert train.data["identity"]["training"] and train.data["dataset"]["queries"] == 10
+
+
+FETCH_HOOK = '''\
+"""Test hook, loaded by every Python process of the run: ir_datasets "downloads" a missing file by
+copying it from $FETCH_MIRROR (staged at the same relative path as under $IR_DATASETS_HOME), and
+each download is logged with the harness step that asked for it."""
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from ir_datasets.util import download
+
+_path = download.Download.path
+
+
+def path(self, force=True):
+    target = self._cache_path
+    if force and target and not os.path.exists(target):
+        relative = Path(target).relative_to(os.environ["IR_DATASETS_HOME"])
+        with open(Path(os.environ["FETCH_MIRROR"]) / "fetched.log", "a") as log:
+            log.write(f"{relative}\\t{' '.join(sys.argv[1:3])}\\n")
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(os.environ["FETCH_MIRROR"]) / relative, target)
+    return _path(self, force)
+
+
+download.Download.path = path
+'''
+
+IRDS_SHARDED = """\
+name: fetched
+depth: 10
+measures: [nDCG@10]
+datasets:
+  - {name: mmarco, id: "irds:mmarco/v2/dt/dev/small", shards: 2}
+systems:
+  bm25:
+    system: bm25
+"""
+
+
+def test_an_ir_datasets_collection_is_downloaded_once_by_its_data_job(workdir: Path) -> None:
+    """Two shard jobs side by side (two cores) of an ir_datasets collection: each of its files is
+    downloaded once, by the collection's data job; the shard (and later) jobs only read."""
+    mirror, hook = workdir / "mirror", workdir / "hook"
+    docs = [(str(i), f"document {i} over de rivier en de stad nummer {i}") for i in range(12)]
+    stage(mirror, "mmarco", {"v2/dt/docs": tsv(docs), "v2/dt/queries/dev": tsv([("100", "rivier"), ("101", "stad")]),
+                             "dev/qrels-small": "100 0 1 1\n101 0 2 1\n"})
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(FETCH_HOOK)
+    write_suite(workdir, "fetched", IRDS_SHARDED)
+    snakemake(workdir, "suites/fetched", env={"PYTHONPATH": f"{hook}{os.pathsep}{REPO}", "FETCH_MIRROR": str(mirror),
+                                              "IR_DATASETS_HOME": str(workdir / "irds")})
+    fetched = sorted((mirror / "fetched.log").read_text().splitlines())
+    assert fetched == [f"mmarco/{path}\tdata --suite" for path in
+                       ("qrels.dev.small.tsv", "v2/dutch.queries.dev.tsv", "v2/dutch_collection.tsv")]
+    assert len(list((workdir / "results/registry/shard").glob("*/record.json"))) == 2
