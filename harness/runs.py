@@ -12,7 +12,6 @@ descending, and ir_measures' msmarco provider, which breaks them ascending — s
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -79,7 +78,7 @@ def read_trec(path: Path) -> Run:
     """Read a TREC run file; malformed lines, duplicates and broken rank order name the line.
 
     Files as `write_trec` writes them (each query's lines together, scores strictly decreasing) are
-    parsed in one pass by pandas' C reader; any other file, and any file with a problem, goes
+    parsed in one pass by Arrow's CSV reader; any other file, and any file with a problem, goes
     through the line-by-line reader, which ranks it and names the line at fault.
     """
     if not Path(path).is_file():
@@ -89,33 +88,44 @@ def read_trec(path: Path) -> Run:
 
 
 def _read_ranked_trec(path: Path) -> Run | None:
-    """The run of a well-formed file whose queries' lines are contiguous, with no doc twice, and whose
-    scores strictly decrease (in 32 bits) within each query; None for any other file."""
-    import pandas as pd
+    """The run of a file with single-space-separated columns whose queries' lines are contiguous,
+    with no doc twice, and whose scores strictly decrease (in 32 bits) within each query; None for
+    any other file. Arrow's CSV reader parses the columns (scores as correctly rounded doubles)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as arrow_csv
 
+    names = ["qid", "q0", "doc", "rank", "score", "tag"]
     try:
-        table = pd.read_csv(
-            path, sep=r"\s+", header=None, names=["qid", "q0", "doc", "rank", "score", "tag"], dtype=object,
-            na_filter=False, quoting=csv.QUOTE_NONE, encoding="utf-8", engine="c",
+        table = arrow_csv.read_csv(
+            path,
+            read_options=arrow_csv.ReadOptions(column_names=names),
+            parse_options=arrow_csv.ParseOptions(delimiter=" ", quote_char=False, escape_char=False),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types={**dict.fromkeys(names, pa.string()), "score": pa.float64()},
+                include_columns=["qid", "doc", "score", "tag"], strings_can_be_null=False),
         )
-        scores = table["score"].to_numpy().astype(np.float64)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
         return None
-    if len(table) == 0 or (table["tag"] == "").any() or not np.isfinite(scores).all():
+    if table.num_rows == 0 or any(pc.any(pc.equal(table[c], "")).as_py() for c in ("qid", "doc", "tag")):
         return None
-    qids = table["qid"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, qids[1:] != qids[:-1]])
+    scores = table["score"].to_numpy()
+    if not np.isfinite(scores).all():
+        return None
+    codes = pc.dictionary_encode(table["qid"]).combine_chunks()
+    indices = codes.indices.to_numpy()
+    starts = np.flatnonzero(np.r_[True, indices[1:] != indices[:-1]])
     single = scores.astype(np.float32)
-    within = np.ones(len(table), dtype=bool)
+    within = np.ones(len(scores), dtype=bool)
     within[starts] = False  # the first line of each query has no predecessor to compare with
-    if len(set(qids[starts].tolist())) != len(starts) or not (single[1:] < single[:-1])[within[1:]].all():
+    if len(starts) != len(codes.dictionary) or not (single[1:] < single[:-1])[within[1:]].all():
         return None
-    docs, values = table["doc"].tolist(), scores.tolist()
+    qids, docs, values = codes.dictionary.to_pylist(), table["doc"].to_pylist(), scores.tolist()
     run: Run = {}
-    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(table)]):
+    for a, b in zip(starts.tolist(), [*starts[1:].tolist(), len(scores)]):
         if len(set(docs[a:b])) != b - a:
             return None  # a doc twice: the line reader names it
-        run[qids[a]] = list(zip(docs[a:b], values[a:b]))
+        run[qids[indices[a]]] = list(zip(docs[a:b], values[a:b]))
     return run
 
 

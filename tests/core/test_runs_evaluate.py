@@ -15,7 +15,7 @@ from ir_measures import AP, RR, R, nDCG
 
 from harness.data import DataError
 from harness.evaluate import PerQuery, evaluate, means, parse_measures, read_per_query, write_per_query
-from harness.runs import make_run, rank, read_trec, write_trec
+from harness.runs import _read_ranked_trec, _read_trec_lines, make_run, rank, read_trec, write_trec
 
 
 def bits(x: float) -> bytes:
@@ -391,3 +391,28 @@ def test_read_trec_problems_in_ranked_files_name_the_line(tmp_path, bad, message
     path.write_text(bad, encoding="utf-8")
     with pytest.raises(DataError, match=re.escape(message)):
         read_trec(path)
+
+
+def test_columnar_reader_takes_written_runs_whole(tmp_path, sample_run):
+    """`write_trec` output is read by the one-pass columnar reader, and equals the line reader's run
+    (ids with quotes, commas and non-ASCII letters kept as they are)."""
+    run = {**sample_run, 'q"x': [('"quoted"', 2.0), ("a,b", 1.0)], "Zürich": [("дом", 0.5)]}
+    path = tmp_path / "run.trec"
+    write_trec(run, path, "tag")
+    fast = _read_ranked_trec(path)
+    assert fast is not None and fast == _read_trec_lines(path) == run
+    assert list(fast) == sorted(run)
+
+
+@pytest.mark.parametrize("text", [
+    "q1\tQ0\td1\t1\t2.0\tt\nq1\tQ0\td2\t2\t1.0\tt\n",   # tabs
+    "q1 Q0  d1 1 2.0 t\n",                               # two spaces
+    "q1 Q0 d1 1 1.0 t\nq1 Q0 d2 2 2.0 t\n",              # scores rising
+    "q1 Q0 d1 1 1.0 t\nq2 Q0 d1 1 1.0 t\nq1 Q0 d2 2 0.5 t\n",  # a query's lines apart
+    "q1 Q0 d1 1 1.0 t\nq1 Q0 d2 2 1.0 t\n",              # a tie
+])
+def test_other_layouts_go_through_the_line_reader(tmp_path, text):
+    path = tmp_path / "run.trec"
+    path.write_text(text)
+    assert _read_ranked_trec(path) is None
+    assert read_trec(path) == _read_trec_lines(path)
