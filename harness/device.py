@@ -1,8 +1,8 @@
 """Which device torch runs on and which faiss build is installed.
 
 faiss comes as one of two builds, the ``cpu`` or the ``gpu`` extra (both install the ``faiss``
-module); `require_faiss` is the one place that imports it, so a missing build is a one-line error
-naming the extras where a system needs faiss, never at import of the core. `used` describes what
+module); systems import it through `require_faiss`, so a missing build is a one-line error naming
+the extras where a system needs faiss, never at import of the core. `used` describes what
 the current process has imported (the registry's record of what ran); `probe` imports torch and
 faiss to describe what a step would use (``harness systems --device``).
 """
