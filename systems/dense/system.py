@@ -21,13 +21,13 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import faiss
 import numpy as np
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
 from harness.checkpoints import checkpoint_identity, resolve_model
 from harness.data.base import Dataset, Query
+from harness.device import require_faiss
 from harness.languages import xmod_code
 from harness.runs import Run, make_run
 from harness.system import Params, System, index_in_one_shard, shard_docs
@@ -38,6 +38,8 @@ from systems.dense.faiss_index import CollectionOrder, Searcher, build_index, fa
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
+
+faiss = require_faiss()
 
 ENCODE_BLOCK = 100_000
 """Documents read, length-sorted and encoded together (bounds the texts held in memory)."""

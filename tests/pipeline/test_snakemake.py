@@ -205,6 +205,22 @@ def test_jobs_that_need_no_model_import_no_torch(demo: Path) -> None:
             assert "torch" in job["imported"], job  # the log sees what a model job imports
 
 
+def test_index_records_name_the_device_and_faiss_build_that_ran(demo: Path) -> None:
+    """A dense index names torch's device and the faiss build, PLAID's the device; BM25's, with neither
+    imported, names none."""
+    def runtime(label: str) -> dict:
+        pointer = json.loads((demo / f"results/demo/index/{label}/synthetic/en.json").read_text())
+        return json.loads((demo / pointer["path"] / "record.json").read_text())["runtime"]
+
+    import torch
+
+    dense, plaid = runtime("dpr-xm"), runtime("colbert-xm")
+    used = "cuda" if torch.cuda.is_available() else "cpu"  # the systems' device: auto
+    assert dense["device"] == plaid["device"] == used and dense["torch"] == torch.__version__
+    assert dense["faiss"]["package"] in ("faiss-cpu", "faiss-gpu") and dense["faiss"]["version"].startswith("1.")
+    assert "device" not in runtime("bm25") and "faiss" not in runtime("bm25")
+
+
 TRAINED = SHARDED + """\
   dpr-xm:
     system: dpr-xm
