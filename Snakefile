@@ -27,6 +27,7 @@ wildcard_constraints:
     system=LABEL,
     dataset=LABEL,
     lang=LABEL,
+    key=LABEL,
 
 
 @cache
@@ -60,8 +61,9 @@ def table_inputs(wc):
 
 
 # Light jobs run where Snakemake runs, never on a cluster's compute nodes: fetching data (compute nodes
-# may have no network; one job per collection, so its shard jobs only read), and the reports.
-localrules: data, train_data, tables, suite
+# may have no network; one job per collection however many units and systems read it, so its shard
+# jobs only read), and the reports.
+localrules: data, tables, suite
 
 
 STEP = PY + " -m harness STEP --suite {wildcards.suite} --system {wildcards.system} --dataset {wildcards.dataset} --lang {wildcards.lang}"
@@ -125,40 +127,41 @@ def trained(wc):
     return [str(layout.path("train", wc.suite, wc.system))] if load_suite(wc.suite).system(wc.system).train else []
 
 
+def unit_data(wc):
+    """The data pointer of the unit's collection."""
+    return str(layout.data(wc.suite, unit(wc).dataset_id, False))
+
+
 def train_data(wc):
     """The data pointer of each training collection of the system."""
     spec = load_suite(wc.suite).system(wc.system).train
-    return [str(layout.train_data(wc.suite, wc.system, lang)) for lang in spec.dataset_ids()]
+    return [str(layout.data(wc.suite, i, spec.split == "training")) for i in spec.dataset_ids().values()]
 
 
-def data_config(dataset_id):
-    """A data job's params: the collection's id and its loader's code."""
-    return json.dumps({"dataset": dataset_id, "code": jobs.dataset_code(dataset_id)})
+def data_config(wc):
+    """A data job's params: the collection's id, its split and its loader's code."""
+    needed = jobs.data_needed(load_suite(wc.suite))
+    if wc.key not in needed:
+        raise ValueError(f"suite {wc.suite!r} reads no collection with data key {wc.key!r}")
+    dataset_id, training = needed[wc.key]
+    return json.dumps({"dataset": dataset_id, "training": training, "code": jobs.dataset_code(dataset_id)})
 
 
 rule data:
     output:
         layout.pattern("data"),
+    priority: 1
     params:
-        config=lambda wc: data_config(unit(wc).dataset_id),
+        config=data_config,
     shell:
-        PY + " -m harness data --suite {wildcards.suite} --dataset {wildcards.dataset} --lang {wildcards.lang}"
-
-
-rule train_data:
-    output:
-        layout.pattern("train_data"),
-    params:
-        config=lambda wc: data_config(load_suite(wc.suite).system(wc.system).train.dataset_ids()[wc.lang]),
-    shell:
-        PY + " -m harness data --suite {wildcards.suite} --system {wildcards.system} --lang {wildcards.lang}"
+        PY + " -m harness data --suite {wildcards.suite} --key {wildcards.key}"
 
 
 def shard_inputs(wc):
     """The shard pointers a sharded collection's index merges (none when unsharded), after training."""
     u = unit(wc)
     shards = [str(layout.path("shard", wc.suite, wc.system, u, i)) for i in range(u.shards)]
-    return trained(wc) + [str(layout.path("data", wc.suite, unit=u))] + (shards if u.shards > 1 else [])
+    return trained(wc) + [unit_data(wc)] + (shards if u.shards > 1 else [])
 
 
 def system_resources(name):
@@ -171,11 +174,14 @@ def system_resources(name):
     return resource
 
 
+# Data and training jobs head the longest chains (train → index → retrieve → evaluate), and training
+# jobs are the longest: started first, they are not left to run alone at the end while other cores idle.
 rule train:
     input:
         train_data,
     output:
         layout.pattern("train"),
+    priority: 1
     params:
         config=lambda wc: json.dumps(jobs.train_settings(load_suite(wc.suite), wc.system), sort_keys=True),
     resources:
@@ -188,7 +194,7 @@ rule train:
 rule shard:
     input:
         trained,
-        layout.pattern("data"),
+        unit_data,
     output:
         layout.pattern("shard"),
     wildcard_constraints:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from harness import device, layout, registry, steps
+from harness import device, jobs, layout, registry, steps
 from harness.data import DataError, schemes
 from harness.languages import UnsupportedLanguage
 from harness.paths import results_dir
@@ -91,19 +91,26 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_data(args: argparse.Namespace) -> None:
-    """Fetch a suite collection (``--dataset``/``--lang``) or a system's training data in ``--lang``."""
+    """Fetch a suite collection (``--dataset``/``--lang``), a system's training data in ``--lang``
+    (``--system``/``--lang``) or the collection a data pointer's ``--key`` names (`harness.jobs.data_needed`)."""
     suite = load_suite(args.suite, check=False)
-    if (args.dataset is None) == (args.system is None):
-        raise SuiteError("harness data: give --dataset (a suite collection) or --system (its training data)")
-    if args.dataset is not None:
-        unit = suite.unit(args.dataset, args.lang)
-        print(done(steps.data(suite, unit.dataset_id, False, layout.path("data", suite.name, unit=unit))))
-        return
-    spec = suite.system(args.system).train
-    if spec is None or args.lang not in spec.dataset_ids():
-        raise SuiteError(f"suite {suite.name!r}: system {args.system!r} trains on no data in language {args.lang!r}")
-    print(done(steps.data(suite, spec.dataset_ids()[args.lang], spec.split == "training",
-                          layout.train_data(suite.name, args.system, args.lang))))
+    if sum(x is not None for x in (args.dataset, args.system, args.key)) != 1:
+        raise SuiteError("harness data: give --dataset (a suite collection), --system (its training data) or --key")
+    if args.key is not None:
+        needed = jobs.data_needed(suite)
+        if args.key not in needed:
+            raise SuiteError(f"suite {suite.name!r} reads no collection with data key {args.key!r}")
+        dataset_id, training = needed[args.key]
+    elif args.lang is None:
+        raise SuiteError("harness data: --dataset and --system need --lang")
+    elif args.dataset is not None:
+        dataset_id, training = suite.unit(args.dataset, args.lang).dataset_id, False
+    else:
+        spec = suite.system(args.system).train
+        if spec is None or args.lang not in spec.dataset_ids():
+            raise SuiteError(f"suite {suite.name!r}: system {args.system!r} trains on no data in language {args.lang!r}")
+        dataset_id, training = spec.dataset_ids()[args.lang], spec.split == "training"
+    print(done(steps.data(suite, dataset_id, training, layout.data(suite.name, dataset_id, training))))
 
 
 def cmd_tables(args: argparse.Namespace) -> None:
@@ -178,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
     dat.add_argument("--suite", required=True)
     dat.add_argument("--dataset", help="dataset name in the suite")
     dat.add_argument("--system", help="system label in the suite: its training data")
-    dat.add_argument("--lang", required=True, help="language key ('all' for unsplit datasets)")
+    dat.add_argument("--lang", help="language key ('all' for unsplit datasets)")
+    dat.add_argument("--key", help="the data key of a suite's data pointer (what the workflow's data jobs give)")
     dat.set_defaults(fn=cmd_data)
     tab = sub.add_parser("tables", help="write a suite's tables")
     tab.add_argument("--suite", required=True)

@@ -34,6 +34,16 @@ def dataset_code(dataset_id: str) -> str:
     return code_version(*modules)
 
 
+def data_needed(suite: Suite) -> dict[str, tuple[str, bool]]:
+    """Each collection the suite reads, by the key of its data pointer (`layout.data_key`): its id, and
+    whether the training split is read (a system's train section) or the collection itself (a unit)."""
+    needed = [(unit.dataset_id, False) for unit in suite.units()]
+    for label in suite.systems:
+        if (spec := suite.system(label).train) is not None:
+            needed += [(i, spec.split == "training") for i in spec.dataset_ids().values()]
+    return {layout.data_key(i, training): (i, training) for i, training in needed}
+
+
 def system_code(suite: Suite, label: str) -> str:
     """The code version of the module of the system ``label`` (and of passage splitting where used)."""
     spec = suite.system(label)

@@ -11,6 +11,7 @@ the record up by step and id.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,7 @@ from harness.paths import results_dir
 from harness.spec import Unit
 
 PATTERNS = {
-    "data": "{suite}/data/{dataset}/{lang}.json",
-    "train_data": "{suite}/data/train/{system}/{lang}.json",
+    "data": "{suite}/data/{key}.json",
     "train": "{suite}/train/{system}.json",
     "shard": "{suite}/shards/{system}/{dataset}/{lang}/{shard}.json",
     "index": "{suite}/index/{system}/{dataset}/{lang}.json",
@@ -51,9 +51,16 @@ def path(step: str, suite: str, system: str | None = None, unit: Unit | None = N
     return results_dir() / PATTERNS[step].format(**fields)
 
 
-def train_data(suite: str, system: str, lang: str) -> Path:
-    """What the data step publishes for the training collection of ``system`` in ``lang``."""
-    return results_dir() / PATTERNS["train_data"].format(suite=suite, system=system, lang=lang)
+def data_key(dataset_id: str, training: bool) -> str:
+    """The name of the data pointer of collection ``dataset_id`` (of its training split when ``training``):
+    keyed by what is fetched, so one job fetches it for every unit and system of the suite that reads it."""
+    kind = "train" if training else "eval"
+    return f"{kind}-{hashlib.sha256(f'{kind} {dataset_id}'.encode()).hexdigest()[:16]}"
+
+
+def data(suite: str, dataset_id: str, training: bool) -> Path:
+    """What the data step publishes for collection ``dataset_id`` (its training split when ``training``)."""
+    return results_dir() / PATTERNS["data"].format(suite=suite, key=data_key(dataset_id, training))
 
 
 def tables_dir(suite: str) -> Path:

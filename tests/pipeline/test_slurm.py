@@ -8,6 +8,8 @@ Marked ``slurm`` and left out of the default test run (pyproject's addopts); CI 
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -85,6 +87,28 @@ def cluster_jobs(workdir: Path) -> list[tuple[str, str, str, str]]:
     return [(job, state, comment, part) for job, state, comment, part, where in rows if Path(where) == workdir]
 
 
+def building_shard(workdir: Path, started: subprocess.Popen[str]) -> Path:
+    """The private folder of a shard record being built (``.<id>.tmp-<pid>``), once a shard job makes one."""
+    deadline = time.monotonic() + 900
+    while not (building := list((workdir / "results/registry/shard").glob(".*.tmp-*"))):
+        assert started.poll() is None and time.monotonic() < deadline, (workdir / "log").read_text()[-4000:]
+        time.sleep(0.05)
+    return building[0]
+
+
+def slurm_job_of(pid: int) -> str:
+    """The SLURM job a process of this node belongs to (``scontrol pidinfo``)."""
+    out = subprocess.run(["scontrol", "pidinfo", str(pid)], check=True, capture_output=True, text=True).stdout
+    found = re.search(r"JobId=(\d+)", out)
+    assert found, out
+    return found.group(1)
+
+
+def state(job: str) -> str:
+    return subprocess.run(["squeue", "--states=all", "--noheader", "--format=%T", "--jobs", job], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 def rule_of(comment: str) -> str:
     """The rule a job ran, from the comment the executor plugin gives it (``rule_<name>_wildcards_...``)."""
     return comment.removeprefix("rule_").split("_wildcards_")[0]
@@ -159,4 +183,51 @@ def test_shard_job_killed_by_slurm_is_retried_and_resumes(local: tuple[Path, flo
     assert sorted(sorted(s) for s in states.values()) == [["CANCELLED", "COMPLETED"], ["COMPLETED"]], states
     assert not list(shards.glob(".*")) or all(p.suffix == ".lock" for p in shards.glob(".*")), list(shards.glob(".*"))
     assert len([p for p in shards.iterdir() if (p / "record.json").is_file()]) == 2
+    assert run_file(workdir, "dpr-xm") == run_file(reference, "dpr-xm")
+
+
+def test_shard_job_past_its_time_limit_leaves_nothing_complete_and_the_rerun_resumes(
+        local: tuple[Path, float], tmp_path: Path) -> None:
+    """SLURM's own time limit kills a shard job mid-build (the job is held there, as a slow one would be,
+    and its end time moved to now with ``scontrol update``): the job ends TIMEOUT, the run fails (no
+    retry here), and nothing of that shard looks complete: no pointer, no record, only the private
+    folder the next build clears. Submitting the same command again resumes: the other shard's record
+    stands, only the killed shard is built again, and the run is the local one."""
+    reference, _ = local
+    workdir = tmp_path / "cluster"
+    workdir.mkdir()
+    write_suite(workdir, "slurmci", SUITE)
+    profile = ci_profile(tmp_path / "profile")
+    target = "results/slurmci/runs/dpr-xm/syn/en.json"
+    started = run(workdir, "--profile", str(profile), "--retries", "0", target)
+    building = building_shard(workdir, started)
+    pid = int(building.name.rsplit("-", 1)[1])
+    os.kill(pid, signal.SIGSTOP)  # the build stays unfinished until SLURM ends the job
+    assert building.is_dir(), f"{building}: the shard was built before it could be held"
+    job = slurm_job_of(pid)
+    subprocess.run(["scontrol", "update", f"JobId={job}", f"EndTime={time.strftime('%Y-%m-%dT%H:%M:%S')}"],
+                   check=True)
+    assert started.wait(timeout=600) != 0, "the run went through although its shard job was killed"
+    assert state(job) == "TIMEOUT"
+    assert f"SLURM-job '{job}' failed, SLURM status is: 'TIMEOUT'" in (workdir / "log").read_text()
+    deadline = time.monotonic() + 120  # SLURM's KillWait
+    while Path(f"/proc/{pid}").exists():
+        assert time.monotonic() < deadline, f"process {pid} of the timed-out job {job} still runs"
+        time.sleep(0.5)
+
+    shards = workdir / "results/registry/shard"
+    records = {p.name: (p / "record.json").read_bytes() for p in shards.iterdir() if (p / "record.json").is_file()}
+    pointers = sorted(p.name for p in (workdir / "results/slurmci/shards/dpr-xm/syn/en").glob("*.json"))
+    assert len(records) == 1 and len(pointers) == 1, (records.keys(), pointers)
+    killed = building.name.split(".tmp-")[0].lstrip(".")
+    assert killed not in records and not (shards / killed).exists()
+
+    first = {job for job, *_ in cluster_jobs(workdir)}
+    finished(workdir, "--profile", str(profile), target)
+    rerun = [rule_of(comment) for job, state_, comment, _ in cluster_jobs(workdir) if job not in first]
+    assert sorted(rerun) == ["index", "retrieve", "shard"], rerun
+    assert all(state_ == "COMPLETED" for job, state_, *_ in cluster_jobs(workdir) if job not in first)
+    assert {name: (shards / name / "record.json").read_bytes() for name in records} == records
+    assert len([p for p in shards.iterdir() if (p / "record.json").is_file()]) == 2
+    assert not [p for p in shards.glob(".*") if p.suffix != ".lock"]
     assert run_file(workdir, "dpr-xm") == run_file(reference, "dpr-xm")

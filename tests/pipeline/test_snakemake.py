@@ -162,20 +162,20 @@ systems:
 
 
 def test_sharded_index_gives_the_unsharded_run(workdir: Path) -> None:
-    """Three shards merge to the unsharded run; the collection is fetched by one local data job that
-    ends before any shard job starts (two cores: the shards run side by side), and read through once
-    however many suite collections share its id."""
+    """Three shards merge to the unsharded run; the collection is fetched by one local data job, the one
+    for both suite collections that share its id, and it ends before any shard job starts (two cores:
+    the shards run side by side)."""
     write_suite(workdir, "sharded", SHARDED)
     log = snakemake(workdir, "suites/sharded")
     assert log.count("rule shard:") == 3
-    assert log.count("localrule data:") == 2 and "rule data:" not in log.replace("localrule data:", "")
-    data_job = re.search(r"localrule data:\n    output: results/sharded/data/split/de.json\n    jobid: (\d+)", log)
+    assert log.count("localrule data:") == 1 and "rule data:" not in log.replace("localrule data:", "")
+    pointer = layout.data("sharded", "synthetic:de?docs=400&queries=10&train=10", False)
+    data_job = re.search(rf"localrule data:\n    output: {re.escape(str(pointer))}\n    jobid: (\d+)", log)
     fetched = log.index(f"Finished jobid: {data_job.group(1)} (Rule: data)")
     assert all(m.start() > fetched for m in re.finditer("rule shard:", log))
     built = [r for r in registry.records() if r.step == "data"]
     assert len(built) == 1 and built[0].data["dataset"]["docs"] == 400
-    for name in ("whole", "split"):
-        assert layout.pointed(workdir / f"results/sharded/data/{name}/de.json").id == built[0].id
+    assert layout.pointed(workdir / pointer).id == built[0].id
     for i in range(3):
         assert (workdir / f"results/sharded/shards/bm25/split/de/{i}.json").is_file()
     suite = load_suite("sharded")
@@ -229,21 +229,41 @@ TRAINED = SHARDED + """\
 
 
 def test_data_step_fetches_a_collection_or_training_data(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`harness data` reads a suite collection, or a system's training split, once into a data record;
-    asking for neither, or for training data a system does not have, is a one-line error."""
+    """`harness data` reads a suite collection, or a system's training split, once into a data record
+    and publishes it at the pointer keyed by what it read (`layout.data`), however it was asked; asking
+    for nothing, for training data a system does not have or for a key the suite does not read is a
+    one-line error."""
     write_suite(workdir, "sharded", TRAINED)
     assert main(["data", "--suite", "sharded", "--lang", "de"]) == 2
-    assert "give --dataset (a suite collection) or --system" in capsys.readouterr().err
+    assert "give --dataset (a suite collection), --system (its training data) or --key" in capsys.readouterr().err
     assert main(["data", "--suite", "sharded", "--system", "bm25", "--lang", "de"]) == 2
     assert "system 'bm25' trains on no data in language 'de'" in capsys.readouterr().err
-    for args in (["--dataset", "split"], ["--dataset", "whole"], ["--system", "dpr-xm"]):
-        assert main(["data", "--suite", "sharded", *args, "--lang", "de"]) == 0
+    assert main(["data", "--suite", "sharded", "--key", "eval-0123"]) == 2
+    assert "suite 'sharded' reads no collection with data key 'eval-0123'" in capsys.readouterr().err
+    dataset_id = "synthetic:de?docs=400&queries=10&train=10"
+    train_key = layout.data_key(dataset_id, True)
+    for args in (["--dataset", "split", "--lang", "de"], ["--dataset", "whole", "--lang", "de"],
+                 ["--system", "dpr-xm", "--lang", "de"], ["--key", train_key]):
+        assert main(["data", "--suite", "sharded", *args]) == 0
     printed = capsys.readouterr().out.splitlines()
-    assert [line.split()[2] == "reused" for line in printed] == [False, True, False]
-    test, train = (layout.pointed(workdir / path) for path in
-                   ("results/sharded/data/split/de.json", "results/sharded/data/train/dpr-xm/de.json"))
+    assert [line.split()[2] == "reused" for line in printed] == [False, True, False, True]
+    test, train = (layout.pointed(workdir / layout.data("sharded", dataset_id, training))
+                   for training in (False, True))
     assert test.data["dataset"]["docs"] == 400 and test.data["dataset"]["queries"] == 10
     assert train.data["identity"]["training"] and train.data["dataset"]["queries"] == 10
+    assert sorted(p.stem for p in (workdir / "results/sharded/data").iterdir()) == sorted(
+        [layout.data_key(dataset_id, False), train_key])
+
+
+def test_one_data_job_per_collection_however_many_read_it(workdir: Path) -> None:
+    """Units and trained systems that read the same collection share its data job: two units and two
+    systems trained on the units' collection need one job for the collection and one for its training split."""
+    twice = TRAINED + TRAINED[TRAINED.index("  dpr-xm:"):].replace("dpr-xm:", "dpr-xm-2:", 1)
+    write_suite(workdir, "sharded", twice)
+    log = snakemake(workdir, "-n", "suites/sharded")
+    stats = log[log.index("Job stats:"):].splitlines()
+    counts = {line.split()[0]: int(line.split()[1]) for line in stats[3:15] if len(line.split()) == 2}
+    assert counts["data"] == 2 and counts["train"] == 2 and counts["index"] == 6, counts
 
 
 FETCH_HOOK = '''\
@@ -302,3 +322,4 @@ def test_an_ir_datasets_collection_is_downloaded_once_by_its_data_job(workdir: P
     assert fetched == [f"mmarco/{path}\tdata --suite" for path in
                        ("qrels.dev.small.tsv", "v2/dutch.queries.dev.tsv", "v2/dutch_collection.tsv")]
     assert len(list((workdir / "results/registry/shard").glob("*/record.json"))) == 2
+
