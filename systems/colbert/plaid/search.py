@@ -59,7 +59,7 @@ def _owners(lengths: torch.Tensor, total: int) -> torch.Tensor:
 
 class PlaidIndex:
     """An open PLAID index: codec, centroid ids and inverted lists in memory (on ``device``),
-    residuals memory-mapped."""
+    residuals memory-mapped (on CPU; on CUDA loaded on the device)."""
 
     def __init__(self, folder: Path, device: torch.device) -> None:
         self.folder, self.device = folder, device
