@@ -108,9 +108,8 @@ def test_plaid_search_vs_colbert_ai(k: int, bench, benchmark, tmp_path: Path) ->
           f"overlap with exact MaxSim: harness {agreement['harness']:.3f}, colbert-ai {agreement['colbert-ai']:.3f}")
     benchmark.extra_info.update(k=k, passages=PASSAGES, tokens=facts["tokens"], threads=threads, ratios=ratios,
                                 overlap=agreement)
-    theirs = [t[t >= 0] for t in tops["colbert-ai"]]
-    assert all(len(t) == k for t in theirs) or PASSAGES < 10 * k, "colbert-ai returned fewer than k passages"
-    assert all(len(t) >= len(r) for t, r in zip(tops["harness"], theirs, strict=True)), \
-        "the harness returned fewer passages than colbert-ai"
+    if PASSAGES >= 10 * k:  # on fewer passages, the probed cells of either index can hold fewer than k
+        for name, top in tops.items():
+            assert all(len(t) == k and t.min() >= 0 for t in top), f"{name} returned fewer than {k} passages"
     assert agreement["colbert-ai"] >= 0.5, "colbert-ai's search is not working on these vectors"
     assert agreement["harness"] >= agreement["colbert-ai"] - OVERLAP_MARGIN
