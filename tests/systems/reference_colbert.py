@@ -9,7 +9,10 @@
   and ``Checkpoint.doc(keep_dims='return_mask')``);
 - ``index``: colbert-ai's ``Indexer`` over precomputed token vectors (its collection encoder's
   ``encode_passages`` reads them instead of running a model), then its CPU ``Searcher`` top-k for
-  precomputed query vectors, and the index's payload bytes (codes and residuals) per vector.
+  precomputed query vectors, and the index's payload bytes (codes and residuals) per vector;
+- ``search``: the CPU ``Searcher`` over an index the ``index`` task built, on ``threads`` torch threads:
+  for each of ``ks``, with colbert-ai's own search settings for that k, one untimed query, then each
+  query's top-k and seconds (batch size 1, precomputed query vectors).
 
 Run-time adjustments, none of them changing a computation: both import ``AdamW`` from transformers
 (gone in 4.57), so the name is given torch's; PLAID-X 0.3.3's config dataclasses use an
@@ -96,14 +99,24 @@ class _NoModel:
         pass
 
 
-def index(job: dict) -> dict[str, np.ndarray]:
+def cpu_search() -> None:
+    """The ``Searcher`` without a model (queries come as vectors), and the C++ extensions its CPU search
+    needs, segmented_maxsim among them (REFERENCE.md §5): compiled side by side on first use, then
+    cached in TORCH_EXTENSIONS_DIR."""
     import colbert.searcher as searcher_module
-    from colbert import Indexer, Searcher
-    from colbert.indexing import collection_encoder, collection_indexer
-    from colbert.infra import ColBERTConfig, Run, RunConfig
     from colbert.modeling.colbert import ColBERT
     from colbert.search.index_storage import IndexScorer
     from colbert.search.strided_tensor import StridedTensor
+
+    searcher_module.Checkpoint = _NoModel
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda owner: owner.try_load_torch_extensions(False), (ColBERT, IndexScorer, StridedTensor)))
+
+
+def index(job: dict) -> dict[str, np.ndarray]:
+    from colbert import Indexer, Searcher
+    from colbert.indexing import collection_encoder, collection_indexer
+    from colbert.infra import ColBERTConfig, Run, RunConfig
 
     data = np.load(job["vectors"])
     vectors, doclens = torch.from_numpy(data["embeddings"].astype(np.float32)), data["doclens"]
@@ -114,11 +127,8 @@ def index(job: dict) -> dict[str, np.ndarray]:
         return torch.cat([vectors[starts[r]:starts[r + 1]] for r in rows]), [int(doclens[r]) for r in rows]
 
     collection_encoder.CollectionEncoder.encode_passages = encode_passages
-    collection_indexer.Checkpoint = searcher_module.Checkpoint = _NoModel
-    # CPU search needs the C++ extensions, segmented_maxsim among them (REFERENCE.md §5): compiled side
-    # by side on first use, then cached in TORCH_EXTENSIONS_DIR
-    with ThreadPoolExecutor(3) as pool:
-        list(pool.map(lambda owner: owner.try_load_torch_extensions(False), (ColBERT, IndexScorer, StridedTensor)))
+    collection_indexer.Checkpoint = _NoModel
+    cpu_search()
     root = Path(job["root"])
     (root / "checkpoint").mkdir(parents=True, exist_ok=True)
     metadata = {"dim": vectors.shape[1], "nbits": job["nbits"], "query_maxlen": int(data["queries"].shape[1]),
@@ -138,10 +148,40 @@ def index(job: dict) -> dict[str, np.ndarray]:
             "centroids": np.int64(len(torch.load(Path(path) / "centroids.pt")))}
 
 
+def search(job: dict) -> dict[str, np.ndarray]:
+    import time
+
+    from colbert import Searcher
+    from colbert.infra import Run, RunConfig
+
+    cpu_search()
+    torch.set_num_threads(job["threads"])
+    queries = torch.from_numpy(np.load(job["vectors"])["queries"])
+    root = Path(job["root"])
+    out = {}
+    with Run().context(RunConfig(nranks=1, avoid_fork_if_possible=True, experiment="reference", root=str(root))):
+        searcher = Searcher("index", checkpoint=str(root / "checkpoint"), verbose=0)
+        for k in job["ks"]:
+            # dense_search fills in its per-k settings only where unset, so they are unset before each k
+            searcher.configure(ncells=None, centroid_score_threshold=None, ndocs=None)
+            searcher.dense_search(queries[:1], k=k)
+            tops, times = [], []
+            for q in queries:
+                start = time.perf_counter()
+                pids = searcher.dense_search(q[None], k=k)[0]
+                times.append(time.perf_counter() - start)
+                tops.append(np.asarray(pids, dtype=np.int64))
+            out[f"times_{k}"] = np.array(times)
+            out[f"top_{k}"] = np.stack([np.pad(t, (0, k - len(t)), constant_values=-1) for t in tops])
+            out[f"settings_{k}"] = np.array([searcher.config.ncells, searcher.config.centroid_score_threshold,
+                                             searcher.config.ndocs], dtype=np.float64)
+    return out
+
+
 def main() -> None:
     job = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
     prepare(job["package"])
-    arrays = {"encode": encode, "index": index}[job["task"]](job)
+    arrays = {"encode": encode, "index": index, "search": search}[job["task"]](job)
     np.savez(sys.argv[2], **arrays)
 
 

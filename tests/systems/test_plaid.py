@@ -24,7 +24,6 @@ import torch
 from systems.colbert.plaid import PlaidIndex, TokenShard, build_index, default_centroids, write_shard
 from systems.colbert.plaid import build as plaid_build
 from systems.colbert.plaid import codec as plaid_codec
-from systems.colbert.plaid import search as plaid_search
 from tests.helpers import clustered_corpus, clustered_queries, overlap
 
 DIM = 64
@@ -227,10 +226,9 @@ def test_one_centroid(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cuts", [[70, 180], list(range(20, 300, 20))], ids=["3-shards", "15-shards"])
-def test_sharded_build_equals_concatenation(cuts: list[int], small, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """Same index files but the chunks, same vectors and results; with more chunks than memory maps kept open."""
-    monkeypatch.setattr(plaid_search, "OPEN_CHUNKS", 2)
+def test_sharded_build_equals_concatenation(cuts: list[int], small, tmp_path: Path) -> None:
+    """Same index files but the chunks, same vectors and results; an open index holds no file open
+    (its residual chunks are memory-mapped without keeping a descriptor each)."""
     embeddings, doclens, queries = small
     whole = [write_shard(tmp_path / "whole", embeddings, doclens)]
     parts = split(embeddings, doclens, tmp_path / "parts", cuts)
@@ -241,7 +239,9 @@ def test_sharded_build_equals_concatenation(cuts: list[int], small, tmp_path: Pa
     a, b = files(tmp_path / "one"), files(tmp_path / "three")
     for name in ("centroids.npy", "doclens.npy", "ivf.npy", "ivf_lengths.npy"):
         assert a[name] == b[name], name
+    descriptors = len(os.listdir("/proc/self/fd"))
     x, y = PlaidIndex.open(tmp_path / "one", device="cpu"), PlaidIndex.open(tmp_path / "three", device="cpu")
+    assert len(os.listdir("/proc/self/fd")) == descriptors
     every = np.arange(len(doclens))
     assert all(np.array_equal(u, v) for u, v in zip(x.decompress(every), y.decompress(every)))
     for (p, s), (q, t) in zip(x.search(queries, 10), y.search(queries, 10)):
