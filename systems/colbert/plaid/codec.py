@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 import torch
 
+from harness.device import require_faiss
 from systems.colbert.plaid.shards import SCORE_BUDGET, OpenShard
+
+faiss = require_faiss()
 
 NBITS = (1, 2, 4)
 """Residual bits per dimension that the codec supports."""
