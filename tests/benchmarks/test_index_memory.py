@@ -16,6 +16,8 @@ small size's peak (`SETUPS`; ``BENCH_TOLERANCE`` overrides) plus `SLACK`:
 
 ``BENCH_SYSTEMS`` (``bm25,dense,plaid``) picks systems, ``BENCH_THREADS`` (1) the threads per job;
 ``BENCH_DOCS=1000000 pytest tests/benchmarks/test_index_memory.py -s`` is the scale run.
+``BENCH_FIRST_SHARD=1`` runs, at each size, only the first shard job (no merge, so only the shard
+assertion): the shard property at a collection size whose every document could not be encoded.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ SHARDS = int(os.environ.get("BENCH_SHARDS", "10"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 TOLERANCE = os.environ.get("BENCH_TOLERANCE")
 SYSTEMS = os.environ.get("BENCH_SYSTEMS", "bm25,dense,plaid").split(",")
+FIRST_SHARD = os.environ.get("BENCH_FIRST_SHARD") == "1"
 SLACK = 32 << 20
 """Bytes of allocator and garbage-collector noise allowed on top of the tolerance."""
 IDS_BYTES = 256
@@ -138,10 +141,12 @@ def in_child(tmp: Path, *args: Any) -> dict[str, Any]:
 
 
 def build(tmp: Path, name: str, params: dict[str, Any], docs: int, shards: int) -> dict[str, Any]:
-    """Every shard job of a ``docs``-document collection in ``shards`` shards, then the merge;
-    the first shard job's and the merge's facts."""
-    dirs = [tmp / f"{docs}" / f"shard{i}" for i in range(shards)]
+    """Every shard job of a ``docs``-document collection in ``shards`` shards, then the merge (with
+    `FIRST_SHARD`, the first shard job alone); the first shard job's and the merge's facts."""
+    dirs = [tmp / f"{docs}" / f"shard{i}" for i in range(1 if FIRST_SHARD else shards)]
     jobs = [in_child(tmp, name, params, docs, i, shards, [], str(d)) for i, d in enumerate(dirs)]
+    if FIRST_SHARD:
+        return {"shard": jobs[0], "shards": jobs, "merge": None}
     merge = in_child(tmp, name, params, docs, None, shards, [str(d) for d in dirs], str(tmp / f"{docs}" / "index"))
     return {"shard": jobs[0], "shards": jobs, "merge": merge}
 
@@ -187,19 +192,23 @@ def test_index_memory_is_bounded_by_the_shard(system: str, benchmark, tmp_path: 
     benchmark.pedantic(run, rounds=1, iterations=1)
     mib = 1 << 20
     for docs, facts in sizes.items():
-        shards = len(facts["shards"])
+        shards = 1 if docs == small_docs else SHARDS
+        merge = facts["merge"] and (f"merge peak RSS {facts['merge']['peak'] / mib:,.0f} MiB "
+                                    f"({facts['merge']['seconds']:.0f} s)")
         print(f"{system} ({name}) {docs:,} docs in {shards} shard(s): shard job peak RSS "
               f"{max(j['peak'] for j in facts['shards']) / mib:,.0f} MiB (first {facts['shard']['peak'] / mib:,.0f}, "
-              f"{facts['shard']['seconds']:.0f} s), merge peak RSS {facts['merge']['peak'] / mib:,.0f} MiB "
-              f"({facts['merge']['seconds']:.0f} s)")
-    benchmark.extra_info.update({f"{docs}": {"shard_peaks": [j["peak"] for j in f["shards"]], "merge_peak": f["merge"]["peak"]}
-                                 for docs, f in sizes.items()})
+              f"{facts['shard']['seconds']:.0f} s), {merge or 'no merge (BENCH_FIRST_SHARD)'}")
+    benchmark.extra_info.update({f"{docs}": {"shard_peaks": [j["peak"] for j in f["shards"]],
+                                             "merge_peak": f["merge"] and f["merge"]["peak"]} for docs, f in sizes.items()})
     small, large = sizes[small_docs], sizes[large_docs]
-    assert large["merge"]["info"]["documents"] == large_docs
+    assert large["shard"]["info"]["documents"] == small["shard"]["info"]["documents"] == small_docs
     for j in large["shards"]:
         assert within(small["shard"]["peak"], j["peak"], tolerance), (
             f"{system}: a shard job of {large_docs:,} documents peaked at {j['peak'] / mib:,.0f} MiB, one of "
             f"{small_docs:,} documents (as many per shard) at {small['shard']['peak'] / mib:,.0f} MiB")
+    if FIRST_SHARD:
+        return
+    assert large["merge"]["info"]["documents"] == large_docs
     allowed = merge_allowance(system, small["merge"]["info"], large["merge"]["info"])
     assert within(small["merge"]["peak"], large["merge"]["peak"], tolerance, allowed), (
         f"{system}: merging {large_docs:,} documents peaked at {large['merge']['peak'] / mib:,.0f} MiB, "
