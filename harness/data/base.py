@@ -18,12 +18,17 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from harness.code import code_version
 from harness.languages import language
+
+if TYPE_CHECKING:
+    import numpy as np
 
 QRELS_WITHOUT_QUERIES = "qrels_without_queries"
 """The option of the loaders of real collections (see `Dataset.qrels`); its one value is ``drop``."""
@@ -129,20 +134,37 @@ class Dataset(ABC):
         return None
 
     def docs(self) -> Iterator[Doc]:
-        """Documents in collection order; a bad or repeated doc id is a `DataError`. Read through,
-        they are counted and the qrels are checked against their ids."""
-        seen: set[str] = set()
+        """Documents in collection order; a bad doc id is a `DataError`, and so, once every document
+        is read, is a repeated one. Read through, they are counted and the qrels are checked against
+        their ids. Ids are kept as 8-byte hashes (`_repeated_id`), so a reader of any shard of a
+        collection holds 8 bytes per document, not the ids."""
+        import numpy as np
+
+        hashes = array("q")
         empty = 0
         for located in self._read_docs():
             doc = located.item
             check_id(located.where, "doc", doc.doc_id)
-            if doc.doc_id in seen:
-                raise DataError(f"{located.where}: duplicate doc id {doc.doc_id!r} in {self.dataset_id}")
-            seen.add(doc.doc_id)
+            hashes.append(hash(doc.doc_id))
             empty += blank(doc.text) and blank(doc.title)
             yield doc
+        seen = np.sort(np.frombuffer(hashes, np.int64))
+        del hashes
+        if (repeats := seen[1:][seen[1:] == seen[:-1]]).size:
+            self._repeated_id(set(repeats.tolist()))
         self._check_judged_docs(seen)
         self._doc_counts = (len(seen), empty)
+
+    def _repeated_id(self, hashes: set[int]) -> None:
+        """Read the documents again, comparing the ids whose hash is in ``hashes`` (repeated hashes):
+        a `DataError` at the first repeated id; nothing when the hashes only collided."""
+        seen: set[str] = set()
+        for located in self._read_docs():
+            doc_id = located.item.doc_id
+            if hash(doc_id) in hashes:
+                if doc_id in seen:
+                    raise DataError(f"{located.where}: duplicate doc id {doc_id!r} in {self.dataset_id}")
+                seen.add(doc_id)
 
     def _located(self, items: Iterable[Query | Located]) -> Iterator[Located]:
         for item in items:
@@ -220,15 +242,24 @@ class Dataset(ABC):
     def qrels(self) -> Qrels:
         return self._qrels
 
-    def _check_judged_docs(self, doc_ids: set[str]) -> None:
-        """Every judged document is among ``doc_ids``; else a `DataError` naming the first such qrels line."""
+    def _check_judged_docs(self, hashes: np.ndarray) -> None:
+        """Every judged document's id hash is among ``hashes`` (the sorted hashes of the documents'
+        ids; a missing document whose hash collides with a present one's, at odds of about one in
+        2^64 per document, goes unnoticed); else a `DataError` naming the first such qrels line."""
+        import numpy as np
+
         qrels, against_docs = self._checked_qrels
         if not against_docs:
             return
-        missing = sum(doc_id not in doc_ids for judged in qrels.values() for doc_id in judged)
+        judged_ids = list({doc_id for judged in qrels.values() for doc_id in judged})
+        wanted = np.array([hash(doc_id) for doc_id in judged_ids], np.int64)
+        at = np.minimum(np.searchsorted(hashes, wanted), max(len(hashes) - 1, 0))
+        found = (hashes[at] == wanted) if len(hashes) else np.zeros(len(wanted), bool)
+        absent = {doc_id for doc_id, present in zip(judged_ids, found.tolist(), strict=True) if not present}
+        missing = sum(doc_id in absent for judged in qrels.values() for doc_id in judged)
         if not missing:
             return
-        qid, doc_id = next((qid, doc_id) for qid, judged in qrels.items() for doc_id in judged if doc_id not in doc_ids)
+        qid, doc_id = next((qid, doc_id) for qid, judged in qrels.items() for doc_id in judged if doc_id in absent)
         judgements, _ = self._judgements()  # read again, only to say where
         where = next((located.where for located in judgements
                       if (located.item.query_id, located.item.doc_id) == (qid, doc_id)), f"{self.dataset_id} qrels")

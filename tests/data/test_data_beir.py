@@ -197,13 +197,24 @@ def test_duplicate_doc_id(tsv_folder):
     write_jsonl(tsv_folder / "corpus.jsonl", CORPUS + [{"_id": "d2", "text": "फिर से"}])
     ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
     it = ds.docs()
-    # the first four documents come out before the duplicate is found
-    assert [next(it).doc_id for _ in range(4)] == ["d1", "d2", "d3", "d4"]
+    # every document comes out (ids are kept as hashes); the repeat is an error once the read ends
+    assert [next(it).doc_id for _ in range(5)] == ["d1", "d2", "d3", "d4", "d2"]
     with pytest.raises(DataError) as info:
         next(it)
     message = str(info.value)
     assert f"{tsv_folder / 'corpus.jsonl'}:5" in message
     assert "'d2'" in message
+
+
+def test_colliding_id_hashes_are_no_duplicate(tsv_folder):
+    """Ids are kept as hashes while reading; a repeated hash is confirmed by the ids before it is an error."""
+    ds = load_dataset(f"beir:{tsv_folder}?lang=hi")
+    ids = [doc.doc_id for doc in ds.docs()]
+    assert ds.describe()["docs"] == len(ids) == len(set(ids))
+    ds._repeated_id({hash(ids[0]), hash(ids[1])})  # as if the two ids' hashes collided: read again, no error
+    write_jsonl(tsv_folder / "corpus.jsonl", CORPUS + [{"_id": ids[0], "text": "फिर से"}])
+    with pytest.raises(DataError, match=f"corpus\\.jsonl:{len(ids) + 1}: duplicate doc id '{ids[0]}'"):
+        load_dataset(f"beir:{tsv_folder}?lang=hi")._repeated_id({hash(ids[0])})
 
 
 def test_duplicate_query_id(tsv_folder):

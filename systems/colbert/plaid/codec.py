@@ -61,12 +61,26 @@ def code_bits(n_centroids: int) -> int:
 
 
 def _gather(shards: list[OpenShard], rows: np.ndarray) -> np.ndarray:
-    """The token vectors at sorted collection positions ``rows``, float32."""
-    parts = []
+    """The token vectors at sorted collection positions ``rows``, float32, filled in place (the
+    sample is the largest array an index build holds)."""
+    out = np.empty((len(rows), shards[0].shape[1]), np.float32)
     for shard in shards:
         a, b = np.searchsorted(rows, [shard.first_token, shard.first_token + shard.tokens])
-        parts.append(np.asarray(shard.vectors()[rows[a:b] - shard.first_token], dtype=np.float32))
-    return np.concatenate(parts)
+        out[a:b] = shard.vectors()[rows[a:b] - shard.first_token]
+    return out
+
+
+def _drop_rows(vectors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``vectors`` without ``rows``, order kept, compacted in place a block at a time (no second
+    copy of the sample): the leading rows of ``vectors`` afterwards, as a view."""
+    keep = np.ones(len(vectors), bool)
+    keep[rows] = False
+    kept, step = 0, max(1, SCORE_BUDGET // vectors.shape[1])
+    for start in range(0, len(vectors), step):
+        block = vectors[start : start + step][keep[start : start + step]]  # a copy, read before written
+        vectors[kept : kept + len(block)] = block
+        kept += len(block)
+    return vectors[:kept]
 
 
 def _sample(shards: list[OpenShard], size: int | None, seed: int) -> tuple[np.ndarray, float]:
@@ -117,7 +131,8 @@ def train_codec(shards: list[OpenShard], nbits: int, n_centroids: int | None, sa
     order = np.random.default_rng(seed + 1).permutation(len(vectors))
     n_heldout = min(HELDOUT_MAX, int(len(vectors) * HELDOUT_FRACTION))
     if n_heldout:
-        heldout, train = vectors[order[:n_heldout]], vectors[np.sort(order[n_heldout:])]
+        heldout = vectors[order[:n_heldout]]
+        train = _drop_rows(vectors, order[:n_heldout])
     else:  # too few vectors to hold any out
         heldout = train = vectors
     k = default_centroids(n_embeddings, len(train)) if n_centroids is None else n_centroids
