@@ -1,21 +1,21 @@
 """Peak memory (RSS) of indexing, BM25, dense (faiss) and PLAID, at two collection sizes.
 
 The large collection has ``BENCH_DOCS`` synthetic documents (default 2,000) in ``BENCH_SHARDS``
-shards (10); the small one has a tenth of them as one shard, so a shard holds as many documents at
-both sizes. Every shard job and every merge runs as the pipeline runs it (`build_system`, then
+shards (3 by default, to keep the test run short; the scale run below uses 10); the small one has
+one shard's worth of them as one shard, so a shard holds as many documents at both sizes. Every shard job and every merge runs as the pipeline runs it (`build_system`, then
 ``index_shard`` per shard and ``merge_shards``, as `harness.steps` calls them) in a child process of
 its own, which reports its peak RSS (``VmHWM``: Python, torch, the model and, for BM25, the JVM).
 Dense and PLAID encode with the systems' own tiny random checkpoints (`System.tiny`: DPR-XM and
 ColBERT-XM layouts). Printed per system and size; asserted, within the system's tolerance of the
 small size's peak (`SETUPS`; ``BENCH_TOLERANCE`` overrides) plus `SLACK`:
 
-- a shard job's peak does not grow with the collection (same shard size, ten times the documents);
+- a shard job's peak does not grow with the collection (same shard size, ``BENCH_SHARDS`` times the documents);
 - a merge's peak grows by no more than what the index it writes must hold in memory (`merge_allowance`:
   a flat faiss index holds every vector; PLAID's k-means sample grows as √N, colbert-ai's rule) and
   the ids it writes.
 
 ``BENCH_SYSTEMS`` (``bm25,dense,plaid``) picks systems, ``BENCH_THREADS`` (1) the threads per job;
-``BENCH_DOCS=1000000 pytest tests/benchmarks/test_index_memory.py -s`` is the scale run.
+``BENCH_DOCS=1000000 BENCH_SHARDS=10 pytest tests/benchmarks/test_index_memory.py -s`` is the scale run.
 ``BENCH_FIRST_SHARD=1`` runs, at each size, only the first shard job (no merge, so only the shard
 assertion): the shard property at a collection size whose every document could not be encoded.
 """
@@ -41,7 +41,7 @@ from harness.training import TrainingData
 from tests.helpers import synthetic_text
 
 DOCS = int(os.environ.get("BENCH_DOCS", "2000"))
-SHARDS = int(os.environ.get("BENCH_SHARDS", "10"))
+SHARDS = int(os.environ.get("BENCH_SHARDS", "3"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 TOLERANCE = os.environ.get("BENCH_TOLERANCE")
 SYSTEMS = os.environ.get("BENCH_SYSTEMS", "bm25,dense,plaid").split(",")
