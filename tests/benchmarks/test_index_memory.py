@@ -1,7 +1,7 @@
 """Peak memory (RSS) of indexing, BM25, dense (faiss) and PLAID, at two collection sizes.
 
 The large collection has ``BENCH_DOCS`` synthetic documents (default 2,000) in ``BENCH_SHARDS``
-shards (3 by default, to keep the test run short; the scale run below uses 10); the small one has
+shards (2 by default, to keep the test run short; the scale run below uses 10); the small one has
 one shard's worth of them as one shard, so a shard holds as many documents at both sizes. Every shard job and every merge runs as the pipeline runs it (`build_system`, then
 ``index_shard`` per shard and ``merge_shards``, as `harness.steps` calls them) in a child process of
 its own, which reports its peak RSS (``VmHWM``: Python, torch, the model and, for BM25, the JVM).
@@ -41,7 +41,7 @@ from harness.training import TrainingData
 from tests.helpers import synthetic_text
 
 DOCS = int(os.environ.get("BENCH_DOCS", "2000"))
-SHARDS = int(os.environ.get("BENCH_SHARDS", "3"))
+SHARDS = int(os.environ.get("BENCH_SHARDS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 TOLERANCE = os.environ.get("BENCH_TOLERANCE")
 SYSTEMS = os.environ.get("BENCH_SYSTEMS", "bm25,dense,plaid").split(",")
@@ -178,6 +178,8 @@ def within(small: int, large: int, tolerance: float, allowed: float = 0.0) -> bo
 def test_index_memory_is_bounded_by_the_shard(system: str, benchmark, tmp_path: Path) -> None:
     name, params, tolerance = SETUPS[system]
     tolerance = float(TOLERANCE or tolerance)
+    if DOCS % SHARDS:
+        pytest.fail(f"BENCH_DOCS ({DOCS}) must be a multiple of BENCH_SHARDS ({SHARDS}): equal shards at both sizes")
     small_docs, large_docs = DOCS // SHARDS, DOCS
     if hasattr(build_system(name, params), "tiny"):
         texts = Generated("generated:tokenizer", n_docs=min(DOCS, 20_000))

@@ -171,7 +171,8 @@ def test_demo_under_another_cpu_capability_passes_the_gate(demo: Path, monkeypat
     from harness import registry
 
     record = registry.find(json.loads(layout.path("train", "demo", "colbert-xm").read_text())["record"])
-    assert record.data["runtime"] == {"cpu_capability": capability.upper(), "threads": DEMO_THREADS}
+    runtime = record.data["runtime"]
+    assert (runtime["cpu_capability"], runtime["threads"], runtime["device"]) == (capability.upper(), DEMO_THREADS, "cpu")
     baseline = json.loads((REPO / "results/baselines/demo.json").read_text())
     produced = baseline["produced_by"]
     assert (produced["cpu_capability"], produced["threads"]) != (capability.upper(), DEMO_THREADS)
