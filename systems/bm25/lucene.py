@@ -93,16 +93,21 @@ def analyzer_option(class_name: str) -> str:
     return class_name
 
 
-def index_collection(args: list[str]) -> None:
-    """Run Anserini's ``IndexCollection`` in this JVM; an error when a document failed to index."""
+def index_collection(args: list[str], documents: int | None = None) -> None:
+    """Run Anserini's ``IndexCollection`` in this JVM; an error when a document failed to index or was
+    skipped, or (given the ``documents`` in the input) when fewer were indexed: Anserini only logs an
+    error that stops a file part-way. Documents without text are left out, as Anserini leaves them."""
     parsed = jclass("io.anserini.index.IndexCollection$Args")()
     jclass("org.kohsuke.args4j.CmdLineParser")(parsed).parseArgument(jlist(args))
     indexer = jclass("io.anserini.index.IndexCollection")(parsed)
     indexer.run()
-    counters = indexer.getCounters()
-    failed = counters.errors.get() + counters.unindexable.get()
-    if failed:
-        raise RuntimeError(f"Anserini failed to index {failed} documents of {parsed.input}")
+    c = indexer.getCounters()
+    counts = {name: getattr(c, name).get() for name in ("indexed", "empty", "skipped", "unindexable", "errors")}
+    if counts["skipped"] + counts["unindexable"] + counts["errors"] or (
+            documents is not None and counts["indexed"] + counts["empty"] != documents):
+        expected = "" if documents is None else f" of {documents} documents"
+        raise RuntimeError(f"Anserini did not index all{expected} of {parsed.input}: "
+                           + ", ".join(f"{n} {name}" for name, n in counts.items()))
 
 
 @cache

@@ -146,3 +146,36 @@ def test_mixed_languages_index_each_doc_with_its_analyzer(tmp_path: Path) -> Non
     assert built["stats"]["docs"] == len(texts)
     assert built == lucene_index_summary(analysed_terms_index(dataset, tmp_path / "reference"))
     assert analyze("Häuser", "de") in built["freqs"] and analyze("собаки", "ru") in built["freqs"]
+
+
+def native_index(lines: list[str], out: Path) -> Path:
+    """Anserini's own ``-language de`` index of the JSON ``lines`` (one file, one thread)."""
+    (out / "in").mkdir(parents=True)
+    (out / "in" / "docs.jsonl").write_text("".join(line + "\n" for line in lines), encoding="ascii")
+    index_collection(["-collection", "JsonCollection", "-input", str(out / "in"), "-index", str(out / "index"),
+                      "-threads", "1", "-language", "de", "-storeDocvectors", "-quiet"])
+    return out / "index"
+
+
+def test_texts_anserini_reads_specially_index_as_natively(tmp_path: Path) -> None:
+    """Non-ASCII text (written as UTF-8), a lone surrogate (which UTF-8 cannot hold) and an empty
+    document (which Anserini leaves out) give the index Anserini makes of the same documents."""
+    texts = (("ein Haus am See", "de"), ("", "de"), ("kaputt \ud800 Häuser", "de"), ("Ärger über Öl", "de"))
+    dataset = TextsDataset("synthetic:de", texts=texts)
+    info = build_system("bm25", {"threads": 1}).index(dataset, tmp_path / "harness")
+    assert info["documents"] == len(texts)
+    built = lucene_index_summary(tmp_path / "harness" / "lucene")
+    assert built["stats"]["docs"] == len(texts) - 1
+    reference = native_index([json.dumps({"id": f"d{i}", "contents": t}) for i, (t, _) in enumerate(texts)], tmp_path / "native")
+    assert built == lucene_index_summary(reference)
+
+
+def test_documents_anserini_loses_are_an_error(tmp_path: Path) -> None:
+    """A line Anserini cannot parse stops its file with only a log line; counting what it indexed
+    against what was written turns that into an error."""
+    lines = [json.dumps({"id": "d0", "contents": "ein Haus"}), '{"id": "d1", "contents": ', json.dumps({"id": "d2", "contents": "am See"})]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RuntimeError, match=r"did not index all of 3 documents of .*: \d+ indexed"):
+        index_collection(["-collection", "JsonCollection", "-input", str(tmp_path / "in"), "-index", str(tmp_path / "index"),
+                          "-threads", "1", "-language", "de", "-quiet"], documents=3)

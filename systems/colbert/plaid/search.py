@@ -57,6 +57,11 @@ def _owners(lengths: torch.Tensor, total: int) -> torch.Tensor:
     return torch.repeat_interleave(torch.arange(len(lengths), device=lengths.device), lengths, output_size=total)
 
 
+def _documents_max(token_scores: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`_segment_max` for rows that are the tokens of consecutive documents of ``lengths``."""
+    return _segment_max(token_scores, _owners(lengths, len(token_scores)), len(lengths))
+
+
 class PlaidIndex:
     """An open PLAID index: codec, centroid ids and inverted lists in memory (on ``device``),
     residuals memory-mapped (on CPU; on CUDA loaded on the device)."""
@@ -173,7 +178,7 @@ class PlaidIndex:
         out = [torch.empty(0, device=self.device)]
         for batch in self._batches(pids, len(query)):
             scores = self._vectors(batch) @ query.T
-            out.append(_segment_max(scores, _owners(self.doclens_t[batch], len(scores)), len(batch)).sum(1))
+            out.append(_documents_max(scores, self.doclens_t[batch]).sum(1))
         return torch.cat(out)
 
     def _query(self, query: np.ndarray) -> torch.Tensor:
@@ -228,7 +233,7 @@ class PlaidIndex:
             for first_doc, lengths, vectors in self._all_vectors(shards, max(1, SCORE_BUDGET // max(width, self.dim))):
                 for group in groups:
                     token_scores = vectors @ torch.cat([encoded[i] for i in group]).T
-                    per_doc = _segment_max(token_scores, _owners(lengths, len(token_scores)), len(lengths))
+                    per_doc = _documents_max(token_scores, lengths)
                     for i, block in zip(group, torch.split(per_doc, [len(encoded[i]) for i in group], dim=1)):
                         sums = block.sum(1)
                         top = _best(sums, k)
