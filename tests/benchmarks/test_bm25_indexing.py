@@ -3,10 +3,13 @@
 Interleaved pairs (the order alternates), the same threads, the same JVM; prints each pair's times
 and the median of the per-pair ratios (harness / Anserini), and asserts that the two indexes are
 equal. ``BENCH_DOCS`` (documents, default 2,000), ``BENCH_THREADS`` (2), ``BENCH_LANG`` (``de``; a
-language Anserini's ``-language`` knows) scale it; Anserini reads the documents from ``BENCH_FILES``
-JSON-lines files (default: one per thread, its best case; 1 is a collection shipped as one file, which
-Anserini indexes on one thread), written before its clock starts; pairs are pytest-benchmark's rounds
-(``--benchmark-enable``, ``BENCH_PAIRS``, default 5), one pair under the default ``--benchmark-disable``.
+language Anserini's ``-language`` knows, or several, comma-separated: a mixed-language collection, the
+documents taking the languages in turn) scale it; Anserini reads the documents from ``BENCH_FILES``
+JSON-lines files per language (default: one per thread, its best case; 1 is a collection shipped as one
+file, which Anserini indexes on one thread), written before its clock starts. Anserini has no
+mixed-language index: its side is one ``IndexCollection`` per language (the indexes merged after its
+clock stops, for the comparison). Pairs are pytest-benchmark's rounds (``--benchmark-enable``,
+``BENCH_PAIRS``, default 5), one pair under the default ``--benchmark-disable``.
 """
 
 from __future__ import annotations
@@ -22,12 +25,12 @@ from pathlib import Path
 
 from harness.languages import language
 from harness.system import build_system
-from systems.bm25.lucene import index_collection
+from systems.bm25.lucene import index_collection, merge_indexes
 from tests.helpers import TextsDataset, lucene_index_summary, synthetic_text
 
 DOCS = int(os.environ.get("BENCH_DOCS", "2000"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-LANG = os.environ.get("BENCH_LANG", "de")
+LANGS = os.environ.get("BENCH_LANG", "de").split(",")
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5"))
 FILES = int(os.environ.get("BENCH_FILES", str(THREADS)))
 GERMAN = (["der", "die", "das", "und", "in", "zu", "den", "von", "mit", "ist", "nicht", "auf"],
@@ -45,30 +48,39 @@ def collection(n: int, lang: str, seed: int = 0) -> tuple[tuple[str, str], ...]:
     return tuple((" ".join(rng.choices(words, cum_weights=cum, k=rng.randint(30, 300))), lang) for _ in range(n))
 
 
+def mixed_collection(n: int, langs: list[str]) -> tuple[tuple[str, str], ...]:
+    """``n`` documents taking the languages ``langs`` in turn, each language's drawn by `collection`."""
+    parts = [iter(collection(len(range(i, n, len(langs))), lang, seed=i)) for i, lang in enumerate(langs)]
+    return tuple(next(parts[i % len(langs)]) for i in range(n))
+
+
 def anserini_input(texts: tuple[tuple[str, str], ...], out: Path) -> Path:
-    """The documents as a JSON collection in `FILES` files."""
-    (out / "in").mkdir(parents=True)
-    files = [open(out / "in" / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(FILES)]  # noqa: SIM115
-    for i, (text, _) in enumerate(texts):
-        files[i % FILES].write(json.dumps({"id": f"d{i}", "contents": text}) + "\n")
-    for file in files:
+    """The documents as a JSON collection per language, in `FILES` files each."""
+    files: dict[str, list] = {}
+    for lang in LANGS:
+        (out / "in" / lang).mkdir(parents=True)
+        files[lang] = [open(out / "in" / lang / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(FILES)]  # noqa: SIM115
+    for i, (text, lang) in enumerate(texts):
+        files[lang][i % FILES].write(json.dumps({"id": f"d{i}", "contents": text}) + "\n")
+    for file in (f for parts in files.values() for f in parts):
         file.close()
     return out
 
 
-def anserini(out: Path) -> Path:
-    """Anserini's own indexing of the collection `anserini_input` wrote to ``out``."""
-    index_collection(["-collection", "JsonCollection", "-input", str(out / "in"), "-index", str(out / "index"),
-                      "-threads", str(THREADS), "-language", LANG, "-storeDocvectors", "-quiet"])
-    return out / "index"
+def anserini(out: Path) -> list[Path]:
+    """Anserini's own indexing of each language's collection `anserini_input` wrote to ``out``."""
+    for lang in LANGS:
+        index_collection(["-collection", "JsonCollection", "-input", str(out / "in" / lang), "-index", str(out / lang),
+                          "-threads", str(THREADS), "-language", lang, "-storeDocvectors", "-quiet"])
+    return [out / lang for lang in LANGS]
 
 
 def test_bm25_indexing_vs_anserini(benchmark, tmp_path: Path) -> None:
-    texts = collection(DOCS, LANG)
-    dataset = TextsDataset(f"synthetic:{LANG}", texts=texts)
+    texts = mixed_collection(DOCS, LANGS)
+    dataset = TextsDataset(f"synthetic:{'+'.join(LANGS)}", texts=texts)
     bm25 = build_system("bm25", {"threads": THREADS})
     times: dict[str, list[float]] = {"harness": [], "anserini": []}
-    indexes: dict[str, Path] = {}
+    indexes: dict[str, Path | list[Path]] = {}
 
     def run(name: str, dataset: TextsDataset = dataset) -> None:
         out = tmp_path / name
@@ -83,7 +95,7 @@ def test_bm25_indexing_vs_anserini(benchmark, tmp_path: Path) -> None:
             indexes[name] = anserini(out)
         times[name].append(time.perf_counter() - start)
 
-    warm_up = TextsDataset("synthetic:warm-up", texts=collection(200, LANG, seed=1))
+    warm_up = TextsDataset("synthetic:warm-up", texts=mixed_collection(200 * len(LANGS), LANGS))
     for name, measured in times.items():  # untimed: the JVM loads and compiles the indexing code
         run(name, warm_up)
         measured.clear()
@@ -97,10 +109,13 @@ def test_bm25_indexing_vs_anserini(benchmark, tmp_path: Path) -> None:
     ratios = [h / a for h, a in zip(times["harness"], times["anserini"], strict=True)]
     for h, a, r in zip(times["harness"], times["anserini"], ratios, strict=True):
         print(f"harness {h:.2f} s ({DOCS / h:,.0f} docs/s)  anserini {a:.2f} s ({DOCS / a:,.0f} docs/s)  ratio {r:.3f}")
-    print(f"{DOCS} {LANG} docs, {THREADS} threads, Anserini reading {FILES} files, {len(ratios)} pairs: "
-          f"median ratio {statistics.median(ratios):.3f}")
-    benchmark.extra_info.update(docs=DOCS, threads=THREADS, lang=LANG, files=FILES, ratios=ratios)
+    print(f"{DOCS} {'+'.join(LANGS)} docs, {THREADS} threads, Anserini reading {FILES} files per language, "
+          f"{len(ratios)} pairs: median ratio {statistics.median(ratios):.3f}")
+    benchmark.extra_info.update(docs=DOCS, threads=THREADS, langs=LANGS, files=FILES, ratios=ratios)
+    reference = indexes["anserini"]
+    if len(reference) > 1:
+        merge_indexes(reference, tmp_path / "anserini-merged")
     sample = min(DOCS, 500)
-    harness, reference = (lucene_index_summary(indexes[name], docs=sample) for name in ("harness", "anserini"))
+    harness, reference = (lucene_index_summary(path, docs=sample) for path in (indexes["harness"], reference[0] if len(reference) == 1 else tmp_path / "anserini-merged"))
     assert harness["stats"]["docs"] == DOCS and len(harness["vectors"]) == sample
     assert harness == reference

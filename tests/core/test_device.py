@@ -95,3 +95,9 @@ def test_systems_device_prints_the_device_and_faiss_build(capsys: pytest.Capture
     package = device.faiss_package()
     assert lines[1].startswith(f"faiss:  {package} {metadata.version(package)}, ")
     assert lines[1].endswith("CPU only") != hasattr(faiss, "StandardGpuResources")
+
+
+def test_faiss_package_by_name_is_the_one_installed_files_name() -> None:
+    """The quick lookup by known names agrees with mapping every installed distribution's files."""
+    device.faiss_package.cache_clear()
+    assert device.faiss_package() == "+".join(sorted(set(metadata.packages_distributions()["faiss"])))
