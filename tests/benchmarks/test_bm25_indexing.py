@@ -4,7 +4,8 @@ Interleaved pairs (the order alternates), the same threads, the same JVM; prints
 and the median of the per-pair ratios (harness / Anserini), and asserts that the two indexes are
 equal. ``BENCH_DOCS`` (documents, default 2,000), ``BENCH_THREADS`` (2), ``BENCH_LANG`` (``de``; a
 language Anserini's ``-language`` knows, or several, comma-separated: a mixed-language collection, the
-documents taking the languages in turn) scale it; Anserini reads the documents from ``BENCH_FILES``
+documents taking the languages in turn; sets of either separated by ``;`` are separate benchmarks in one
+run) scale it; Anserini reads the documents from ``BENCH_FILES``
 JSON-lines files per language (default: one per thread, its best case; 1 is a collection shipped as one
 file, which Anserini indexes on one thread), written before its clock starts. Anserini has no
 mixed-language index: its side is one ``IndexCollection`` per language (the indexes merged after its
@@ -23,6 +24,8 @@ import time
 from itertools import accumulate
 from pathlib import Path
 
+import pytest
+
 from harness.languages import language
 from harness.system import build_system
 from systems.bm25.lucene import index_collection, merge_indexes
@@ -30,7 +33,7 @@ from tests.helpers import TextsDataset, lucene_index_summary, synthetic_text
 
 DOCS = int(os.environ.get("BENCH_DOCS", "2000"))
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
-LANGS = os.environ.get("BENCH_LANG", "de").split(",")
+LANG_SETS = [langs.split(",") for langs in os.environ.get("BENCH_LANG", "de").split(";")]
 PAIRS = int(os.environ.get("BENCH_PAIRS", "5"))
 FILES = int(os.environ.get("BENCH_FILES", str(THREADS)))
 GERMAN = (["der", "die", "das", "und", "in", "zu", "den", "von", "mit", "ist", "nicht", "auf"],
@@ -54,10 +57,10 @@ def mixed_collection(n: int, langs: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(next(parts[i % len(langs)]) for i in range(n))
 
 
-def anserini_input(texts: tuple[tuple[str, str], ...], out: Path) -> Path:
+def anserini_input(texts: tuple[tuple[str, str], ...], langs: list[str], out: Path) -> Path:
     """The documents as a JSON collection per language, in `FILES` files each."""
     files: dict[str, list] = {}
-    for lang in LANGS:
+    for lang in langs:
         (out / "in" / lang).mkdir(parents=True)
         files[lang] = [open(out / "in" / lang / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(FILES)]  # noqa: SIM115
     for i, (text, lang) in enumerate(texts):
@@ -67,17 +70,18 @@ def anserini_input(texts: tuple[tuple[str, str], ...], out: Path) -> Path:
     return out
 
 
-def anserini(out: Path) -> list[Path]:
+def anserini(langs: list[str], out: Path) -> list[Path]:
     """Anserini's own indexing of each language's collection `anserini_input` wrote to ``out``."""
-    for lang in LANGS:
+    for lang in langs:
         index_collection(["-collection", "JsonCollection", "-input", str(out / "in" / lang), "-index", str(out / lang),
                           "-threads", str(THREADS), "-language", lang, "-storeDocvectors", "-quiet"])
-    return [out / lang for lang in LANGS]
+    return [out / lang for lang in langs]
 
 
-def test_bm25_indexing_vs_anserini(benchmark, tmp_path: Path) -> None:
-    texts = mixed_collection(DOCS, LANGS)
-    dataset = TextsDataset(f"synthetic:{'+'.join(LANGS)}", texts=texts)
+@pytest.mark.parametrize("langs", LANG_SETS, ids=",".join)
+def test_bm25_indexing_vs_anserini(benchmark, langs: list[str], tmp_path: Path) -> None:
+    texts = mixed_collection(DOCS, langs)
+    dataset = TextsDataset(f"synthetic:{'+'.join(langs)}", texts=texts)
     bm25 = build_system("bm25", {"threads": THREADS})
     times: dict[str, list[float]] = {"harness": [], "anserini": []}
     indexes: dict[str, Path | list[Path]] = {}
@@ -86,16 +90,16 @@ def test_bm25_indexing_vs_anserini(benchmark, tmp_path: Path) -> None:
         out = tmp_path / name
         shutil.rmtree(out, ignore_errors=True)
         if name == "anserini":
-            anserini_input(dataset.texts, out)
+            anserini_input(dataset.texts, langs, out)
         start = time.perf_counter()
         if name == "harness":
             bm25.index(dataset, out)
             indexes[name] = out / "lucene"
         else:
-            indexes[name] = anserini(out)
+            indexes[name] = anserini(langs, out)
         times[name].append(time.perf_counter() - start)
 
-    warm_up = TextsDataset("synthetic:warm-up", texts=mixed_collection(200 * len(LANGS), LANGS))
+    warm_up = TextsDataset("synthetic:warm-up", texts=mixed_collection(200 * len(langs), langs))
     for name, measured in times.items():  # untimed: the JVM loads and compiles the indexing code
         run(name, warm_up)
         measured.clear()
@@ -109,9 +113,9 @@ def test_bm25_indexing_vs_anserini(benchmark, tmp_path: Path) -> None:
     ratios = [h / a for h, a in zip(times["harness"], times["anserini"], strict=True)]
     for h, a, r in zip(times["harness"], times["anserini"], ratios, strict=True):
         print(f"harness {h:.2f} s ({DOCS / h:,.0f} docs/s)  anserini {a:.2f} s ({DOCS / a:,.0f} docs/s)  ratio {r:.3f}")
-    print(f"{DOCS} {'+'.join(LANGS)} docs, {THREADS} threads, Anserini reading {FILES} files per language, "
+    print(f"{DOCS} {'+'.join(langs)} docs, {THREADS} threads, Anserini reading {FILES} files per language, "
           f"{len(ratios)} pairs: median ratio {statistics.median(ratios):.3f}")
-    benchmark.extra_info.update(docs=DOCS, threads=THREADS, langs=LANGS, files=FILES, ratios=ratios)
+    benchmark.extra_info.update(docs=DOCS, threads=THREADS, langs=langs, files=FILES, ratios=ratios)
     reference = indexes["anserini"]
     if len(reference) > 1:
         merge_indexes(reference, tmp_path / "anserini-merged")
