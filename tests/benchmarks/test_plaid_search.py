@@ -108,9 +108,10 @@ def test_plaid_search_vs_colbert_ai(k: int, bench, benchmark, tmp_path: Path) ->
           f"overlap with exact MaxSim: harness {agreement['harness']:.3f}, colbert-ai {agreement['colbert-ai']:.3f}")
     benchmark.extra_info.update(k=k, passages=PASSAGES, tokens=facts["tokens"], threads=threads, ratios=ratios,
                                 overlap=agreement)
-    if PASSAGES >= 10 * k:  # on fewer passages, the probed cells of either index can hold fewer than k
-        for name, top in tops.items():
-            assert all(len(t) == k and t.min() >= 0 for t in top), f"{name} returned fewer than {k} passages"
+    # Both return at most the passages in the cells probed (fewer than k at k = 1000 on these clustered
+    # vectors); the harness, per query, as many as colbert-ai (which pads with -1), within 1% of k.
+    returned = {name: np.array([int((np.asarray(t) >= 0).sum()) for t in top]) for name, top in tops.items()}
+    assert (returned["harness"] <= k).all() and (returned["harness"] >= returned["colbert-ai"] - k // 100).all(), returned
     if k <= 100:  # past the few hundred passages sharing a query's topics, exact scores are near-ties
         assert agreement["colbert-ai"] >= 0.5, "colbert-ai's search is not working on these vectors"
     assert agreement["harness"] >= agreement["colbert-ai"] - OVERLAP_MARGIN
