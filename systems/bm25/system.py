@@ -17,6 +17,7 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass
 from functools import cache
 from itertools import cycle
 from pathlib import Path
@@ -34,6 +35,14 @@ from systems.bm25.lucene import analyzer_option, anserini_jar, index_collection,
 
 PARTS_PER_THREAD = 4
 SEARCH_BATCH = 1_000
+
+
+@dataclass(slots=True)
+class AnalyzerFiles:
+    """One analyzer's JSON-lines files, written in turn, and how many documents they hold."""
+
+    parts: Iterator[BinaryIO]
+    documents: int = 0
 
 
 class BM25Params(Params):
@@ -104,22 +113,21 @@ class BM25System(System):
         """Write ``docs`` as JSON lines, a folder per analyzer and `PARTS_PER_THREAD` files per indexing
         thread (Anserini indexes one file per thread at a time); how many documents each analyzer got."""
         folder.mkdir(parents=True)
-        groups: dict[str, Iterator[BinaryIO]] = {}  # per analyzer, its files in turn
-        by_language: dict[str, tuple[str, Iterator[BinaryIO]]] = {}
-        written: dict[str, int] = {}
+        analyzers: dict[str, AnalyzerFiles] = {}
+        by_language: dict[str, AnalyzerFiles] = {}
         with ExitStack() as files:
             for doc in tqdm(docs, desc=desc, unit="doc", mininterval=2):
-                if (group := by_language.get(doc.language)) is None:  # a language's first document must analyse here (Thai needs ICU)
+                if (target := by_language.get(doc.language)) is None:  # a language's first document must analyse here (Thai needs ICU)
                     analyze(doc.contents, doc.language)
-                    if (name := lucene_analyzer(doc.language)) not in groups:
+                    if (name := lucene_analyzer(doc.language)) not in analyzers:
                         (folder / name).mkdir()
-                        groups[name] = cycle([files.enter_context(open(folder / name / f"part-{i:03d}.jsonl", "wb"))
-                                              for i in range(PARTS_PER_THREAD * self.params.threads)])
-                        written[name] = 0
-                    group = by_language[doc.language] = (name, groups[name])
-                next(group[1]).write(json_line(doc))
-                written[group[0]] += 1
-        return written
+                        analyzers[name] = AnalyzerFiles(cycle([
+                            files.enter_context(open(folder / name / f"part-{i:03d}.jsonl", "wb"))
+                            for i in range(PARTS_PER_THREAD * self.params.threads)]))
+                    target = by_language[doc.language] = analyzers[name]
+                next(target.parts).write(json_line(doc))
+                target.documents += 1
+        return {name: analyzers[name].documents for name in sorted(analyzers)}
 
     def index_docs(self, folder: Path, written: dict[str, int], out: Path) -> None:
         """Anserini's ``IndexCollection`` over each analyzer's folder of ``folder`` (``written``: its

@@ -78,6 +78,14 @@ def anserini(langs: list[str], out: Path) -> list[Path]:
     return [out / lang for lang in langs]
 
 
+def one_index(indexes: list[Path], out: Path) -> Path:
+    """Anserini's index to compare: its one index, or its per-language indexes merged into ``out`` (untimed)."""
+    if len(indexes) == 1:
+        return indexes[0]
+    merge_indexes(indexes, out)
+    return out
+
+
 @pytest.mark.parametrize("langs", LANG_SETS, ids=",".join)
 def test_bm25_indexing_vs_anserini(benchmark, langs: list[str], tmp_path: Path) -> None:
     texts = mixed_collection(DOCS, langs)
@@ -116,10 +124,8 @@ def test_bm25_indexing_vs_anserini(benchmark, langs: list[str], tmp_path: Path) 
     print(f"{DOCS} {'+'.join(langs)} docs, {THREADS} threads, Anserini reading {FILES} files per language, "
           f"{len(ratios)} pairs: median ratio {statistics.median(ratios):.3f}")
     benchmark.extra_info.update(docs=DOCS, threads=THREADS, langs=langs, files=FILES, ratios=ratios)
-    reference = indexes["anserini"]
-    if len(reference) > 1:
-        merge_indexes(reference, tmp_path / "anserini-merged")
     sample = min(DOCS, 500)
-    harness, reference = (lucene_index_summary(path, docs=sample) for path in (indexes["harness"], reference[0] if len(reference) == 1 else tmp_path / "anserini-merged"))
+    harness, reference = (lucene_index_summary(path, docs=sample) for path in
+                          (indexes["harness"], one_index(indexes["anserini"], tmp_path / "anserini-merged")))
     assert harness["stats"]["docs"] == DOCS and len(harness["vectors"]) == sample
     assert harness == reference
