@@ -111,6 +111,16 @@ rule cost:
         STEP.replace("STEP", "cost")
 
 
+def system_resources(name):
+    """A resource the catalogue gives the system's train, shard, index and retrieve jobs (gpu, mem_mb)."""
+
+    def resource(wc):
+        row = entry(load_suite(wc.suite).system(wc.system).system)
+        return row.resources.get(name, 0) if row else 0
+
+    return resource
+
+
 rule retrieve:
     input:
         layout.pattern("index"),
@@ -118,6 +128,9 @@ rule retrieve:
         layout.pattern("retrieve"),
     params:
         config=step_config(jobs.retrieve_settings),
+    resources:
+        mem_mb=system_resources("mem_mb"),
+        gpu=system_resources("gpu"),
     shell:
         STEP.replace("STEP", "retrieve")
 
@@ -162,16 +175,6 @@ def shard_inputs(wc):
     u = unit(wc)
     shards = [str(layout.path("shard", wc.suite, wc.system, u, i)) for i in range(u.shards)]
     return trained(wc) + [unit_data(wc)] + (shards if u.shards > 1 else [])
-
-
-def system_resources(name):
-    """A resource the catalogue gives the system's index, shard and train jobs (gpu, mem_mb)."""
-
-    def resource(wc):
-        row = entry(load_suite(wc.suite).system(wc.system).system)
-        return row.resources.get(name, 0) if row else 0
-
-    return resource
 
 
 # Data and training jobs head the longest chains (train → index → retrieve → evaluate), and training

@@ -23,8 +23,8 @@ COLBERT_JOB = (("mem_mb", 32000), ("gpu", 1))
 class Entry:
     """One system name. ``target`` is ``"module:Class"``; ``defaults`` override the class's param
     defaults (any can still be set in a suite); ``train`` overrides its recipe's defaults when the
-    suite uses the row's recipe; ``job`` holds the Snakemake resources of its index, shard and
-    train jobs (``gpu: 1`` for systems that want one)."""
+    suite uses the row's recipe; ``job`` holds the Snakemake resources of its train, shard, index
+    and retrieve jobs (``gpu: 1`` for systems that want one)."""
 
     target: str
     description: str

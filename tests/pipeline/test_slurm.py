@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.system.catalog import entry
 from tests.helpers import REPO, write_suite
 
 pytestmark = pytest.mark.slurm
@@ -45,6 +46,7 @@ systems:
 SYSTEMS = ("bm25", "dpr-xm")
 PARTITIONS = {"cpu": "ci-cpu", "gpu": "ci-gpu"}  # the profile's names → the CI cluster's (.ci/slurm-setup)
 ACCOUNT = "ci"
+DEFAULT_MEM_MB = yaml.safe_load((REPO / "profiles/slurm/config.yaml").read_text())["default-resources"]["mem_mb"]
 CLUSTER_JOBS = {"train": 1, "shard": 4, "index": 2, "retrieve": 2, "evaluate": 2}
 """The jobs of SUITE that go through sbatch; data, tables and suite are local rules."""
 
@@ -85,6 +87,14 @@ def cluster_jobs(workdir: Path) -> list[tuple[str, str, str, str]]:
                          capture_output=True, text=True).stdout
     rows = [line.split("|") for line in out.splitlines()]
     return [(job, state, comment, part) for job, state, comment, part, where in rows if Path(where) == workdir]
+
+
+def requested(job: str) -> dict[str, str]:
+    """What ``job`` asked SLURM for, as ``scontrol show job`` reports it (``TresPerJob``: ``gres:gpu:1``
+    for ``--gpus=1``; ``MinMemoryNode``: ``16000M``)."""
+    out = subprocess.run(["scontrol", "show", "job", "--oneliner", job], check=True, capture_output=True,
+                         text=True).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", out))
 
 
 def building_shard(workdir: Path, started: subprocess.Popen[str]) -> Path:
@@ -129,8 +139,10 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
 
 def test_suite_on_slurm_matches_local_run(local: tuple[Path, float], tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    """Every non-local job goes through sbatch, to the partition the profile names for its rule, and
-    completes; the runs are byte-identical to the local ones. Prints the measured overhead."""
+    """Every non-local job goes through sbatch, to the partition the profile names for its rule, asking
+    for the GPU and memory its system declares (the catalogue's ``gpu``, ``mem_mb``; the profile's
+    default memory for evaluate), and completes; the runs are byte-identical to the local ones. Prints
+    the measured overhead."""
     reference, local_s = local
     workdir = tmp_path / "cluster"
     workdir.mkdir()
@@ -139,11 +151,16 @@ def test_suite_on_slurm_matches_local_run(local: tuple[Path, float], tmp_path: P
 
     jobs = cluster_jobs(workdir)
     counts: dict[str, int] = {}
-    for _, state, comment, partition in jobs:
+    for job, state, comment, partition in jobs:
         assert state == "COMPLETED", jobs
         rule = rule_of(comment)
         counts[rule] = counts.get(rule, 0) + 1
-        assert partition == ("ci-gpu" if rule in ("shard", "index", "retrieve") else "ci-cpu"), jobs
+        system_rule = rule in ("train", "shard", "index", "retrieve")  # the jobs that get the catalogue's resources
+        assert partition == ("ci-gpu" if system_rule else "ci-cpu"), jobs
+        wants = entry(next(label for label in SYSTEMS if f"_{label}" in comment)).resources if system_rule else {}
+        asked = requested(job)
+        assert (asked.get("TresPerJob") or None) == ("gres:gpu:1" if wants.get("gpu") else None), (comment, asked)
+        assert asked["MinMemoryNode"] == f"{wants.get('mem_mb', DEFAULT_MEM_MB)}M", (comment, asked)
     assert counts == CLUSTER_JOBS
     log = (workdir / "log").read_text()
     assert log.count("has been submitted with SLURM jobid") == sum(CLUSTER_JOBS.values())
