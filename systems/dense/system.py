@@ -34,7 +34,14 @@ from harness.system import Params, System, index_in_one_shard, shard_docs
 from harness.training import TrainingData, loop
 from systems.common.batching import length_batches
 from systems.dense import train as dense_train
-from systems.dense.faiss_index import CollectionOrder, Searcher, build_index, factory_string, searchable
+from systems.dense.faiss_index import (
+    CollectionOrder,
+    Searcher,
+    ShardVectors,
+    build_index,
+    factory_string,
+    searchable,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -290,7 +297,7 @@ class DenseSystem(System):
             raise ValueError(f"{dataset.dataset_id}: shard folders {[str(d) for d in shard_dirs]} are not shards "
                              f"0..{shards - 1} of one split (found {numbers})")
         folders = [f for _, f in sorted(zip((n["shard"] for n in numbers), folders))]
-        parts = [np.load(f / "vectors.npy", mmap_mode="r") for f in folders]
+        parts = [ShardVectors(f / "vectors.npy") for f in folders]
         part_ids = [json.loads((f / "ids.json").read_text(encoding="utf-8")) for f in folders]
         n = sum(len(p) for p in parts)
         ids = [part_ids[p % shards][p // shards] for p in range(n)]

@@ -20,6 +20,7 @@ from harness.paths import repo_root
 from harness.system import SystemConfigError, build_system, catalog, system_class
 from systems.common.batching import length_batches
 from systems.common.tiny import sentence_transformer
+from systems.dense import faiss_index
 from systems.dense.faiss_index import Searcher, build_index, searchable
 from systems.dense.system import DenseSystem
 
@@ -269,6 +270,38 @@ def test_sharded_index_equals_unsharded(params: dict, tmp_path: Path) -> None:
     assert (tmp_path / "whole" / "ids.json").read_text() == (tmp_path / "merged" / "ids.json").read_text()
     with pytest.raises(ValueError, match="not shards 0..1"):
         system.merge_shards(SAME_LENGTH, shards[:2], tmp_path / "partial")
+
+
+def test_shard_vectors_are_read_a_window_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows in any order, from windows smaller than the span they cover, equal the array's; so does
+    the collection order over shards of unequal length; rows outside the shard are an error."""
+    monkeypatch.setattr(faiss_index, "WINDOW_BYTES", 3 * 4 * 5)  # 3 rows of 5 floats
+    arrays = [np.random.default_rng(i).random((n, 5), dtype=np.float32) for i, n in enumerate((7, 6))]
+    for i, array in enumerate(arrays):
+        np.save(tmp_path / f"{i}.npy", array)
+    shards = [faiss_index.ShardVectors(tmp_path / f"{i}.npy") for i in range(2)]
+    rows = np.array([6, 0, 4, 4, 1])
+    assert np.array_equal(shards[0].take(rows), arrays[0][rows]) and shards[0].take(rows[:0]).shape == (0, 5)
+    whole = np.empty((13, 5), np.float32)
+    whole[0::2], whole[1::2] = arrays
+    order = faiss_index.CollectionOrder(shards)
+    assert np.array_equal(order[2:11], whole[2:11]) and np.array_equal(order[np.array([12, 3, 0])], whole[[12, 3, 0]])
+    with pytest.raises(IndexError, match="outside"):
+        shards[1].take(np.array([6]))
+    np.save(tmp_path / "f64.npy", arrays[0].astype(np.float64))
+    with pytest.raises(ValueError, match="float32"):
+        faiss_index.ShardVectors(tmp_path / "f64.npy")
+
+
+def test_flat_codes_are_allocated_once() -> None:
+    """The codes of a flat index are sized for every vector before the first block is added (no regrowth),
+    and the index equals one built in a single add."""
+    vectors = np.random.default_rng(0).random((2 * faiss_index.ADD_BLOCK + 7, 4), dtype=np.float32)
+    index = build_index(vectors, build_system(f"st:{MINILM}", {"device": "cpu"}).params)
+    whole = faiss_index.faiss.IndexFlatIP(4)
+    whole.add(vectors)
+    assert index.ntotal == len(vectors) and bytes(faiss_index.faiss.vector_to_array(index.codes)) == bytes(
+        faiss_index.faiss.vector_to_array(whole.codes))
 
 
 # -- identity ------------------------------------------------------------------------------------
